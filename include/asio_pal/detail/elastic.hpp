@@ -1,0 +1,70 @@
+//
+// asio_pal/detail/elastic.hpp
+//
+// The elastic pool's decisions as plain functions: no threads, no clocks.
+//
+
+#ifndef ASIO_PAL_DETAIL_ELASTIC_HPP
+#define ASIO_PAL_DETAIL_ELASTIC_HPP
+
+#include <algorithm>
+#include <cstddef>
+
+namespace asio_pal::detail {
+
+/// A snapshot of a pool's workers and queue.
+struct pool_counts
+{
+    std::size_t pending = 0;  ///< live tasks queued and not yet claimed
+    std::size_t alive = 0;    ///< worker threads, including starting and retiring ones
+    std::size_t busy = 0;     ///< workers running a task
+    std::size_t retiring = 0; ///< workers on their way out (running their finalizer)
+    std::size_t max_workers = 0;
+
+    /// Workers that will look at the queue without being started: neither busy nor retiring.
+    std::size_t free() const noexcept { return alive - busy - retiring; }
+};
+
+/// How many workers to start so that queued work gets a worker: while pending > free and
+/// alive < max_workers (asyncpal's rule, also used to replace a retiring worker).
+inline std::size_t workers_needed(const pool_counts& c) noexcept
+{
+    if (c.pending <= c.free() || c.alive >= c.max_workers)
+        return 0;
+    return std::min(c.max_workers - c.alive, c.pending - c.free());
+}
+
+/// How many workers an explicit spawn_workers(n) may start: never beyond max_workers.
+inline std::size_t workers_allowed(const pool_counts& c, std::size_t requested) noexcept
+{
+    return c.alive >= c.max_workers ? 0 : std::min(requested, c.max_workers - c.alive);
+}
+
+/// What an idle worker does after looking at an empty queue.
+enum class idle_decision
+{
+    wait,   ///< sleep until signalled or until the idle timeout
+    retire, ///< exit now
+};
+
+/// Decides for a worker that found the queue empty. `timed_out`: its idle wait expired
+/// without a signal. `has_timeout`/`zero_timeout` describe the pool's idle_timeout.
+inline idle_decision decide_idle(bool stopping, bool joining, bool timed_out, bool has_timeout,
+                                 bool zero_timeout) noexcept
+{
+    if (stopping || joining)
+        return idle_decision::retire;
+    if (has_timeout && (zero_timeout || timed_out))
+        return idle_decision::retire;
+    return idle_decision::wait;
+}
+
+/// Whether a worker that has run `done` tasks must retire (max_tasks_per_worker, 0 = no limit).
+inline bool task_limit_reached(std::size_t done, std::size_t max_tasks_per_worker) noexcept
+{
+    return max_tasks_per_worker != 0 && done >= max_tasks_per_worker;
+}
+
+} // namespace asio_pal::detail
+
+#endif // ASIO_PAL_DETAIL_ELASTIC_HPP

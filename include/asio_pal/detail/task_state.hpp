@@ -1,0 +1,369 @@
+//
+// asio_pal/detail/task_state.hpp
+//
+// The shared state behind a future: status word, result, listeners. Also the queue node that
+// pools hand to their workers.
+//
+
+#ifndef ASIO_PAL_DETAIL_TASK_STATE_HPP
+#define ASIO_PAL_DETAIL_TASK_STATE_HPP
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace asio_pal {
+
+/// The life of a task: pending -> running -> completed | failed, or pending -> cancelled.
+enum class task_status : std::uint8_t
+{
+    pending,
+    running,
+    completed,
+    failed,
+    cancelled,
+};
+
+/// Time a task spent queued and running (`running` is 0 for a cancelled task).
+struct task_duration
+{
+    std::chrono::nanoseconds pending{0};
+    std::chrono::nanoseconds running{0};
+};
+
+/// Identifies a task within the process; never 0.
+using task_id_t = std::uint64_t;
+
+namespace detail {
+
+/// Something a pool's worker takes off the queue: a submitted task or a posted function.
+class task_node
+{
+public:
+    task_node* next_ = nullptr;
+
+    /// Called with the pool's lock held: may the worker run this node? Never blocks.
+    virtual bool claim() noexcept = 0;
+    /// Runs a claimed node and gives up the queue's hold on it. Never throws.
+    virtual void run() noexcept = 0;
+    /// Gives up a node that will not run (it lost its claim, or the pool is shutting down).
+    /// True when the node was still pending, and is now cancelled; `cancelled_id` then names
+    /// the task (0 for a posted function).
+    virtual bool drop(task_id_t& cancelled_id) noexcept = 0;
+
+protected:
+    ~task_node() = default;
+};
+
+/// FIFO of task nodes, intrusive; the owner locks it.
+class node_queue
+{
+public:
+    bool empty() const noexcept { return head_ == nullptr; }
+
+    void push(task_node* n) noexcept
+    {
+        n->next_ = nullptr;
+        if (tail_)
+            tail_->next_ = n;
+        else
+            head_ = n;
+        tail_ = n;
+    }
+
+    task_node* pop() noexcept
+    {
+        task_node* n = head_;
+        if (n)
+        {
+            head_ = n->next_;
+            if (!head_)
+                tail_ = nullptr;
+            n->next_ = nullptr;
+        }
+        return n;
+    }
+
+    /// Moves every node out (for draining outside the lock).
+    node_queue take() noexcept { return std::exchange(*this, node_queue{}); }
+
+private:
+    task_node* head_ = nullptr;
+    task_node* tail_ = nullptr;
+};
+
+class state_base;
+
+/// The pool side of a task's life, seen from its state.
+class task_owner
+{
+public:
+    /// A pending task of this owner was withdrawn by its future (no lock held).
+    virtual void on_withdrawn() noexcept = 0;
+    /// A pending task was claimed outside a worker loop (inline run on a worker thread).
+    virtual void on_claimed_inline() noexcept = 0;
+    /// Stops a running task if the pool kind can (process pools); false for thread pools.
+    virtual bool cancel_running(state_base&) noexcept { return false; }
+    /// Reports an exception that has no future to go to.
+    virtual void report_exception(std::exception_ptr e) noexcept = 0;
+
+protected:
+    ~task_owner() = default;
+};
+
+/// The owner whose worker is running on this thread, if any.
+task_owner* current_owner() noexcept;
+void set_current_owner(task_owner* o) noexcept;
+
+/// Reports `e` through the current thread's pool, or on stderr.
+void report_exception(const char* what, std::exception_ptr e) noexcept;
+
+/// Something waiting for a state to finish: a callback or an asynchronous waiter.
+class listener
+{
+public:
+    listener* next_ = nullptr;
+    listener* prev_ = nullptr;
+    std::uint64_t id_ = 0;
+
+    /// The state finished; called once, on the finishing thread, without locks. Must free this.
+    virtual void fire(state_base& s) noexcept = 0;
+    /// The listener was removed before it fired (remove_callback, cancelled wait). Must free this.
+    virtual void discard() noexcept = 0;
+
+protected:
+    ~listener() = default;
+};
+
+/**
+ * Status word, reference count, timestamps, listeners and the exception of a task.
+ *
+ * Transitions: pending -> running (claim), pending -> withdrawing -> cancelled (cancel),
+ * running -> completed | failed (finish). Whoever moves a task out of pending owns its next step.
+ * "withdrawing" is held while the canceller updates the owner's counters; a thread that removes
+ * the node from the owner's queue waits it out, so the owner cannot vanish under the canceller.
+ */
+class state_base : public task_node
+{
+public:
+    static constexpr std::uint32_t state_mask = 7;
+    static constexpr std::uint32_t withdrawing = 5;
+    static constexpr std::uint32_t sleepers_bit = 8;
+    static constexpr std::uint32_t listeners_bit = 16;
+
+    state_base(const state_base&) = delete;
+    state_base& operator=(const state_base&) = delete;
+
+    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept
+    {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            destroy();
+    }
+
+    task_status status() const noexcept
+    {
+        std::uint32_t s = status_.load(std::memory_order_acquire) & state_mask;
+        return s == withdrawing ? task_status::pending : static_cast<task_status>(s);
+    }
+    bool is_done() const noexcept { return is_final(status_.load(std::memory_order_acquire)); }
+    task_id_t id() const noexcept { return id_; }
+    bool cancel_flag() const noexcept { return cancel_flag_.load(std::memory_order_acquire); }
+    task_owner* owner() const noexcept { return owner_; }
+    std::exception_ptr error() const noexcept { return error_; }
+    task_duration duration() const noexcept;
+
+    /// Withdraws a pending task (true), or flags a running one and asks its owner to stop it.
+    bool cancel() noexcept;
+
+    /// Blocks until done or until `deadline` (steady clock); helps its own pool when called on
+    /// one of that pool's workers. True when done.
+    bool wait_until(std::optional<std::chrono::steady_clock::time_point> deadline);
+
+    /// A fresh listener id (set it on the listener before add_listener).
+    std::uint64_t new_listener_id() noexcept
+    {
+        return listener_ids_.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
+    /// Registers `l`; false (and `l` untouched) when the state is already done.
+    bool add_listener(listener* l) noexcept;
+    /// Unregisters listener `id` and discards it; false when it already fired or was removed.
+    bool remove_listener(std::uint64_t id) noexcept;
+
+    // task_node
+    bool claim() noexcept override;
+    bool drop(task_id_t& cancelled_id) noexcept override;
+
+    /// Rethrows the failure or cancellation of a finished task; returns for completed ones.
+    void rethrow_if_unsuccessful() const;
+    /// The exception a cancelled task reports.
+    std::exception_ptr cancelled_exception() const;
+
+    /// Called by the owner just before it queues the state.
+    void set_owner(task_owner* o) noexcept { owner_ = o; }
+    void mark_submitted() noexcept;
+
+protected:
+    state_base() noexcept;
+    virtual ~state_base() = default;
+
+    /// Runs the task body after a successful claim; stores the outcome and calls finish().
+    virtual void execute() noexcept = 0;
+    /// Called at the end of finish(), after listeners fired (asynchronous operations complete
+    /// their handler here).
+    virtual void on_finished() noexcept {}
+    virtual void destroy() noexcept { delete this; }
+
+    /// Publishes the final status, wakes sleepers, fires listeners.
+    void finish(task_status final_status) noexcept;
+    void set_error(std::exception_ptr e) noexcept { error_ = std::move(e); }
+
+    /// Runs a claimed task here and now.
+    void run_claimed() noexcept;
+
+public:
+    void run() noexcept override;
+
+    /// Claims a pending task for running outside the queue (inline help). True when claimed.
+    bool claim_inline() noexcept;
+
+    /// For states run by a plain executor rather than a pool's queue: runs the task unless it
+    /// was cancelled first.
+    void run_if_claimed() noexcept
+    {
+        if (claim())
+            run_claimed();
+    }
+
+private:
+    static bool is_final(std::uint32_t s) noexcept
+    {
+        std::uint32_t st = s & state_mask;
+        return st >= static_cast<std::uint32_t>(task_status::completed) && st != withdrawing;
+    }
+    bool try_withdraw() noexcept;
+    void wait_out_withdrawal() noexcept;
+    static std::int64_t now_ns() noexcept;
+
+    std::atomic<std::uint32_t> status_{static_cast<std::uint32_t>(task_status::pending)};
+    std::atomic<std::uint32_t> refs_{1};
+    std::atomic<bool> cancel_flag_{false};
+    task_owner* owner_ = nullptr;
+    task_id_t id_;
+    std::atomic<std::int64_t> t_submit_{0};
+    std::atomic<std::int64_t> t_start_{0};
+    std::atomic<std::int64_t> t_end_{0};
+    std::exception_ptr error_;
+    std::mutex listeners_mutex_;
+    listener* first_ = nullptr;
+    listener* last_ = nullptr;
+    std::atomic<std::uint64_t> listener_ids_{0};
+};
+
+/// Intrusive owning pointer to a state.
+template <typename State>
+class state_ptr
+{
+public:
+    state_ptr() noexcept = default;
+    /// Adopts one reference already counted.
+    explicit state_ptr(State* s) noexcept : s_(s) {}
+    state_ptr(const state_ptr& o) noexcept : s_(o.s_)
+    {
+        if (s_)
+            s_->add_ref();
+    }
+    state_ptr(state_ptr&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    state_ptr& operator=(state_ptr o) noexcept
+    {
+        std::swap(s_, o.s_);
+        return *this;
+    }
+    ~state_ptr()
+    {
+        if (s_)
+            s_->release();
+    }
+    static state_ptr share(State* s) noexcept
+    {
+        s->add_ref();
+        return state_ptr(s);
+    }
+    State* get() const noexcept { return s_; }
+    State* operator->() const noexcept { return s_; }
+    State& operator*() const noexcept { return *s_; }
+    explicit operator bool() const noexcept { return s_ != nullptr; }
+    State* detach() noexcept { return std::exchange(s_, nullptr); }
+    friend bool operator==(const state_ptr& a, const state_ptr& b) noexcept { return a.s_ == b.s_; }
+
+private:
+    State* s_ = nullptr;
+};
+
+/// A state that stores a result of type T (`bool` "has completed" for void).
+template <typename T>
+class result_state : public state_base
+{
+public:
+    using stored_type = std::conditional_t<std::is_void_v<T>, bool, T>;
+
+    /// The value of a completed task (valid only once status() is completed).
+    const stored_type& value() const noexcept { return *value_; }
+    stored_type& value() noexcept { return *value_; }
+
+protected:
+    /// Runs `fn`, keeps its value or exception; returns the final status to publish.
+    template <typename Fn>
+    task_status store_result_of(Fn& fn) noexcept
+    {
+        try
+        {
+            if constexpr (std::is_void_v<T>)
+            {
+                fn();
+                value_.emplace(true);
+            }
+            else
+            {
+                value_.emplace(fn());
+            }
+            return task_status::completed;
+        }
+        catch (...)
+        {
+            this->set_error(std::current_exception());
+            return task_status::failed;
+        }
+    }
+
+private:
+    std::optional<stored_type> value_;
+};
+
+/// A task body bound to its arguments, with a result slot.
+template <typename T, typename Fn>
+class packaged_state final : public result_state<T>
+{
+public:
+    explicit packaged_state(Fn&& fn) : fn_(std::move(fn)) {}
+
+private:
+    void execute() noexcept override
+    {
+        task_status st = this->store_result_of(*fn_);
+        fn_.reset(); // release captured arguments on the worker, before waiters wake
+        this->finish(st);
+    }
+
+    std::optional<Fn> fn_;
+};
+
+} // namespace detail
+} // namespace asio_pal
+
+#endif // ASIO_PAL_DETAIL_TASK_STATE_HPP

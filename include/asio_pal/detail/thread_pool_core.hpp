@@ -1,0 +1,128 @@
+//
+// asio_pal/detail/thread_pool_core.hpp
+//
+// The threaded shell of a thread pool: queue, workers, lifecycle. Decisions come from
+// detail/elastic.hpp.
+//
+
+#ifndef ASIO_PAL_DETAIL_THREAD_POOL_CORE_HPP
+#define ASIO_PAL_DETAIL_THREAD_POOL_CORE_HPP
+
+#include "asio_pal/detail/elastic.hpp"
+#include "asio_pal/detail/exit_registry.hpp"
+#include "asio_pal/detail/task_state.hpp"
+#include "asio_pal/options.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <exception>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace asio_pal::detail {
+
+class thread_pool_core final : public task_owner, public exit_participant
+{
+public:
+    using deadline_t = std::optional<std::chrono::steady_clock::time_point>;
+
+    /// `o` must be resolved (detail::resolve_options).
+    explicit thread_pool_core(pool_options o);
+    ~thread_pool_core();
+
+    thread_pool_core(const thread_pool_core&) = delete;
+    thread_pool_core& operator=(const thread_pool_core&) = delete;
+
+    const pool_options& options() const noexcept { return options_; }
+
+    /// Queues a submitted task; throws pool_closed_error or the broken pool's error.
+    /// Takes the caller's reference to `s` only on success.
+    void submit(state_base* s);
+
+    /// Queues a posted function (executor `execute`); never throws. On a closed or broken pool
+    /// the function is destroyed unrun and the loss is reported to on_task_exception.
+    void post(task_node* n) noexcept;
+
+    std::size_t count_workers() const;
+    std::size_t count_busy_workers() const;
+    std::size_t count_free_workers() const;
+    std::size_t count_pending_tasks() const;
+
+    std::size_t spawn_workers(std::optional<std::size_t> n);
+    bool join(deadline_t deadline);
+    bool shutdown();
+    void check() const;
+    bool is_closed() const;
+    bool is_terminated() const;
+    bool is_broken() const;
+    std::vector<task_id_t> cancelled_tasks() const;
+
+    bool running_in_this_thread() const noexcept { return current_owner() == this; }
+    void work_started() noexcept { work_.fetch_add(1, std::memory_order_relaxed); }
+    void work_finished() noexcept;
+
+    // task_owner
+    void on_withdrawn() noexcept override;
+    void on_claimed_inline() noexcept override;
+    void report_exception(std::exception_ptr e) noexcept override;
+
+    // exit_participant
+    void shutdown_at_exit() noexcept override { shutdown(); }
+
+private:
+    struct worker
+    {
+        std::thread thread;
+        std::condition_variable wakeup;
+        bool signalled = false;
+        std::size_t tasks_done = 0;
+        std::size_t serial = 0;
+        std::list<worker>::iterator self;
+    };
+
+    using lock_type = std::unique_lock<std::mutex>;
+
+    pool_counts counts_locked() const noexcept;
+    void throw_if_unusable_locked() const;
+    void spawn_locked(std::size_t n);
+    void wake_one_locked() noexcept;
+    void wake_all_locked() noexcept;
+    void notify_state_locked() noexcept;
+    /// Takes every queued node out and marks the pool stopping; returns them for dropping.
+    node_queue drain_locked() noexcept;
+    /// Drops drained nodes (no lock held), then books them as cancelled.
+    void drop_drained(node_queue q) noexcept;
+    void break_pool(std::exception_ptr e) noexcept;
+    void join_zombies(lock_type& lock) noexcept;
+    void worker_main(worker* w) noexcept;
+    bool idle_wait(lock_type& lock, worker& w);
+
+    const pool_options options_;
+    mutable std::mutex mutex_;
+    std::condition_variable state_changed_; // join / shutdown waiters
+    node_queue queue_;
+    std::size_t pending_ = 0;
+    std::size_t alive_ = 0;
+    std::size_t busy_ = 0;
+    std::size_t retiring_ = 0;
+    std::size_t joiners_ = 0;
+    std::size_t state_waiters_ = 0;
+    std::size_t thread_serial_ = 0;
+    bool closed_ = false;
+    bool stopping_ = false;
+    std::exception_ptr broken_;
+    std::list<worker> workers_;
+    std::list<worker> zombies_;
+    std::vector<worker*> idle_; // LIFO: the most recently idle worker gets work first
+    std::vector<task_id_t> cancelled_;
+    std::atomic<std::size_t> work_{0};
+};
+
+} // namespace asio_pal::detail
+
+#endif // ASIO_PAL_DETAIL_THREAD_POOL_CORE_HPP

@@ -1,0 +1,167 @@
+//
+// asio_pal/impl/thread_pool.hpp
+//
+// Template bodies of thread_pool.
+//
+
+#ifndef ASIO_PAL_IMPL_THREAD_POOL_HPP
+#define ASIO_PAL_IMPL_THREAD_POOL_HPP
+
+#include "asio_pal/detail/task_state.hpp"
+
+#include <functional>
+#include <memory>
+#include <utility>
+
+namespace asio_pal {
+namespace detail {
+
+/// A fire-and-forget function posted through the executor, allocated with its allocator.
+template <typename F, typename Allocator>
+class posted_function final : public task_node
+{
+public:
+    using allocator_type =
+        typename std::allocator_traits<Allocator>::template rebind_alloc<posted_function>;
+
+    template <typename G>
+    static posted_function* create(G&& g, const Allocator& a)
+    {
+        allocator_type alloc(a);
+        posted_function* p = std::allocator_traits<allocator_type>::allocate(alloc, 1);
+        try
+        {
+            std::allocator_traits<allocator_type>::construct(alloc, p, std::forward<G>(g), a);
+        }
+        catch (...)
+        {
+            std::allocator_traits<allocator_type>::deallocate(alloc, p, 1);
+            throw;
+        }
+        return p;
+    }
+
+    template <typename G>
+    posted_function(G&& g, const Allocator& a) : f_(std::forward<G>(g)), allocator_(a)
+    {
+    }
+
+    bool claim() noexcept override { return true; }
+
+    void run() noexcept override
+    {
+        // Free the node before the call, so the function may post again into warm memory.
+        F f(std::move(f_));
+        destroy();
+        try
+        {
+            std::move(f)();
+        }
+        catch (...)
+        {
+            report_exception("exception escaped a posted function", std::current_exception());
+        }
+    }
+
+    bool drop(task_id_t& cancelled_id) noexcept override
+    {
+        cancelled_id = 0;
+        destroy();
+        return true;
+    }
+
+private:
+    void destroy() noexcept
+    {
+        allocator_type alloc(allocator_);
+        std::allocator_traits<allocator_type>::destroy(alloc, this);
+        std::allocator_traits<allocator_type>::deallocate(alloc, this, 1);
+    }
+
+    F f_;
+    [[no_unique_address]] Allocator allocator_;
+};
+
+/// Binds `f` to decay-copied `args`; invoked once, with rvalues (as std::thread does).
+template <typename F, typename... Args>
+auto bind_task(F&& f, Args&&... args)
+{
+    return [f = std::forward<F>(f), ... a = std::forward<Args>(args)]() mutable -> decltype(auto) {
+        return std::invoke(std::move(f), std::move(a)...);
+    };
+}
+
+inline thread_pool_core& pool_access::core(thread_pool& p) noexcept
+{
+    return *p.core_;
+}
+
+/// Queues the bound task `fn` (returning T) on `core`; returns its future.
+template <typename T, typename Fn>
+future<T> submit_packaged(thread_pool_core& core, Fn&& fn)
+{
+    auto* s = new packaged_state<T, std::decay_t<Fn>>(std::forward<Fn>(fn));
+    state_ptr<result_state<T>> result(s);
+    s->add_ref(); // the queue's reference
+    try
+    {
+        core.submit(s);
+    }
+    catch (...)
+    {
+        s->release();
+        throw;
+    }
+    return make_future(std::move(result));
+}
+
+} // namespace detail
+
+template <typename F, typename... Args>
+future<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>>
+thread_pool::submit(F&& f, Args&&... args)
+{
+    using result_type = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
+    return detail::submit_packaged<result_type>(
+        *core_, detail::bind_task(std::forward<F>(f), std::forward<Args>(args)...));
+}
+
+template <typename F, typename... Args>
+std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...> thread_pool::run(F&& f,
+                                                                            Args&&... args)
+{
+    return submit(std::forward<F>(f), std::forward<Args>(args)...).collect();
+}
+
+template <typename Rep, typename Period>
+bool thread_pool::join(std::chrono::duration<Rep, Period> timeout)
+{
+    return core_->join(detail::deadline_after(timeout));
+}
+
+template <typename Allocator, std::uint32_t Bits>
+template <typename Function>
+void thread_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) const
+{
+    using function_type = std::decay_t<Function>;
+    detail::thread_pool_core& core = *pool_->core_;
+    if ((bits_ & blocking_never_bit) == 0 && core.running_in_this_thread())
+    {
+        function_type tmp(std::forward<Function>(f));
+        try
+        {
+            std::move(tmp)();
+        }
+        catch (...)
+        {
+            core.report_exception(std::current_exception());
+        }
+        return;
+    }
+    core.post(detail::posted_function<function_type, Allocator>::create(std::forward<Function>(f),
+                                                                        allocator_));
+}
+
+} // namespace asio_pal
+
+#endif // ASIO_PAL_IMPL_THREAD_POOL_HPP

@@ -1,0 +1,572 @@
+//
+// asio_pal/impl/thread_pool_core.ipp
+//
+// The thread pool's workers and lifecycle.
+//
+
+#ifndef ASIO_PAL_IMPL_THREAD_POOL_CORE_IPP
+#define ASIO_PAL_IMPL_THREAD_POOL_CORE_IPP
+
+#include "asio_pal/detail/thread_pool_core.hpp"
+#include "asio_pal/error.hpp"
+
+#include <boost/assert.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+
+#include <pthread.h>
+#include <signal.h>
+
+namespace asio_pal::detail {
+
+namespace {
+
+std::string describe(std::exception_ptr e)
+{
+    try
+    {
+        std::rethrow_exception(e);
+    }
+    catch (const std::exception& ex)
+    {
+        return ex.what();
+    }
+    catch (...)
+    {
+        return "unknown exception";
+    }
+}
+
+// Builds Error(message + cause) with the exception being handled nested inside it.
+template <typename Error>
+std::exception_ptr nested_error(const std::string& message)
+{
+    std::string what = message + ": " + describe(std::current_exception());
+    try
+    {
+        std::throw_with_nested(Error(what));
+    }
+    catch (...)
+    {
+        return std::current_exception();
+    }
+}
+
+// Async signals go to the program's own threads, never to a pool's.
+class signals_blocked
+{
+public:
+    signals_blocked() noexcept
+    {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old_);
+    }
+    ~signals_blocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+
+private:
+    sigset_t old_;
+};
+
+} // namespace
+
+thread_pool_core::thread_pool_core(pool_options o) : options_(std::move(o))
+{
+    idle_.reserve(options_.max_workers);
+    register_at_exit(this);
+}
+
+thread_pool_core::~thread_pool_core()
+{
+    shutdown();
+    unregister_at_exit(this);
+}
+
+pool_counts thread_pool_core::counts_locked() const noexcept
+{
+    return {pending_, alive_, busy_, retiring_, options_.max_workers};
+}
+
+void thread_pool_core::throw_if_unusable_locked() const
+{
+    if (closed_)
+        throw pool_closed_error("asio_pal: pool '" + options_.name + "' is closed");
+    if (broken_)
+        std::rethrow_exception(broken_);
+}
+
+void thread_pool_core::submit(state_base* s)
+{
+    lock_type lock(mutex_);
+    throw_if_unusable_locked();
+    s->set_owner(this);
+    s->mark_submitted();
+    ++pending_;
+    if (std::size_t n = workers_needed(counts_locked()))
+    {
+        try
+        {
+            spawn_locked(n);
+        }
+        catch (...)
+        {
+            if (alive_ == 0)
+            {
+                // Nobody could ever run it: refuse the task rather than strand it.
+                --pending_;
+                throw;
+            }
+        }
+    }
+    queue_.push(s);
+    wake_one_locked();
+    if (!zombies_.empty())
+        join_zombies(lock);
+}
+
+void thread_pool_core::post(task_node* n) noexcept
+{
+    lock_type lock(mutex_);
+    if (closed_ || broken_)
+    {
+        lock.unlock();
+        task_id_t id = 0;
+        n->drop(id);
+        report_exception(std::make_exception_ptr(pool_closed_error(
+            "asio_pal: pool '" + options_.name + "' is closed; a posted function was discarded")));
+        return;
+    }
+    ++pending_;
+    if (std::size_t k = workers_needed(counts_locked()))
+    {
+        try
+        {
+            spawn_locked(k);
+        }
+        catch (...)
+        {
+            // Queued all the same: the next worker to start runs it.
+            report_exception(std::current_exception());
+        }
+    }
+    queue_.push(n);
+    wake_one_locked();
+    if (!zombies_.empty())
+        join_zombies(lock);
+}
+
+std::size_t thread_pool_core::count_workers() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return closed_ ? 0 : alive_;
+}
+
+std::size_t thread_pool_core::count_busy_workers() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return closed_ ? 0 : busy_;
+}
+
+std::size_t thread_pool_core::count_free_workers() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return closed_ ? 0 : counts_locked().free();
+}
+
+std::size_t thread_pool_core::count_pending_tasks() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return closed_ ? 0 : pending_;
+}
+
+std::size_t thread_pool_core::spawn_workers(std::optional<std::size_t> n)
+{
+    lock_type lock(mutex_);
+    throw_if_unusable_locked();
+    pool_counts c = counts_locked();
+    std::size_t k = n ? workers_allowed(c, *n) : workers_needed(c);
+    spawn_locked(k);
+    join_zombies(lock);
+    return k;
+}
+
+void thread_pool_core::spawn_locked(std::size_t n)
+{
+    for (std::size_t i = 0; i < n; ++i)
+    {
+        workers_.emplace_back();
+        auto it = std::prev(workers_.end());
+        it->self = it;
+        it->serial = ++thread_serial_;
+        ++alive_;
+        try
+        {
+            signals_blocked blocked;
+            it->thread = std::thread([this, w = &*it] { worker_main(w); });
+        }
+        catch (...)
+        {
+            --alive_;
+            workers_.erase(it);
+            throw;
+        }
+    }
+}
+
+void thread_pool_core::wake_one_locked() noexcept
+{
+    if (idle_.empty())
+        return;
+    worker* w = idle_.back();
+    idle_.pop_back();
+    w->signalled = true;
+    w->wakeup.notify_one();
+}
+
+void thread_pool_core::wake_all_locked() noexcept
+{
+    for (worker* w : idle_)
+    {
+        w->signalled = true;
+        w->wakeup.notify_one();
+    }
+    idle_.clear();
+}
+
+void thread_pool_core::notify_state_locked() noexcept
+{
+    if (state_waiters_ != 0)
+        state_changed_.notify_all();
+}
+
+void thread_pool_core::work_finished() noexcept
+{
+    if (work_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        notify_state_locked();
+    }
+}
+
+node_queue thread_pool_core::drain_locked() noexcept
+{
+    wake_all_locked();
+    return queue_.take();
+}
+
+void thread_pool_core::drop_drained(node_queue q) noexcept
+{
+    std::size_t dropped = 0;
+    std::vector<task_id_t> ids;
+    while (task_node* n = q.pop())
+    {
+        task_id_t id = 0;
+        if (n->drop(id))
+        {
+            ++dropped;
+            if (id != 0)
+            {
+                try
+                {
+                    ids.push_back(id);
+                }
+                catch (...)
+                {
+                }
+            }
+        }
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    BOOST_ASSERT(pending_ >= dropped);
+    pending_ -= dropped;
+    try
+    {
+        cancelled_.insert(cancelled_.end(), ids.begin(), ids.end());
+    }
+    catch (...)
+    {
+    }
+    notify_state_locked();
+}
+
+void thread_pool_core::break_pool(std::exception_ptr e) noexcept
+{
+    node_queue q;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (broken_)
+            return;
+        broken_ = std::move(e);
+        q = drain_locked();
+        notify_state_locked();
+    }
+    drop_drained(std::move(q));
+}
+
+bool thread_pool_core::join(deadline_t deadline)
+{
+    if (running_in_this_thread())
+        throw std::logic_error("asio_pal: join() called from a worker of pool '" + options_.name +
+                               "' would wait for itself");
+    lock_type lock(mutex_);
+    ++joiners_;
+    ++state_waiters_;
+    wake_all_locked(); // idle workers see the joiner and exit
+    auto idle = [this] {
+        return alive_ == 0 &&
+               (closed_ || (pending_ == 0 && busy_ == 0 &&
+                            work_.load(std::memory_order_acquire) == 0));
+    };
+    bool ok = true;
+    if (deadline)
+        ok = state_changed_.wait_until(lock, *deadline, idle);
+    else
+        state_changed_.wait(lock, idle);
+    --joiners_;
+    --state_waiters_;
+    join_zombies(lock);
+    return ok;
+}
+
+bool thread_pool_core::shutdown()
+{
+    lock_type lock(mutex_);
+    bool first = !closed_;
+    if (first)
+    {
+        closed_ = true;
+        stopping_ = true;
+        node_queue q = drain_locked();
+        lock.unlock();
+        drop_drained(std::move(q));
+        lock.lock();
+    }
+    // A worker shutting down its own pool cannot wait for itself; the others stop on their own.
+    if (!running_in_this_thread())
+    {
+        ++state_waiters_;
+        state_changed_.wait(lock, [this] { return alive_ == 0; });
+        --state_waiters_;
+        join_zombies(lock);
+    }
+    return first;
+}
+
+void thread_pool_core::check() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    throw_if_unusable_locked();
+}
+
+bool thread_pool_core::is_closed() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return closed_;
+}
+
+bool thread_pool_core::is_terminated() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return closed_ && alive_ == 0;
+}
+
+bool thread_pool_core::is_broken() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return static_cast<bool>(broken_);
+}
+
+std::vector<task_id_t> thread_pool_core::cancelled_tasks() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cancelled_;
+}
+
+void thread_pool_core::on_withdrawn() noexcept
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    BOOST_ASSERT(pending_ > 0);
+    --pending_;
+    notify_state_locked();
+}
+
+void thread_pool_core::on_claimed_inline() noexcept
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    BOOST_ASSERT(pending_ > 0);
+    --pending_;
+}
+
+void thread_pool_core::report_exception(std::exception_ptr e) noexcept
+{
+    if (options_.on_task_exception)
+    {
+        try
+        {
+            options_.on_task_exception(e);
+            return;
+        }
+        catch (...)
+        {
+            e = std::current_exception(); // the hook itself failed: report that instead
+        }
+    }
+    std::string what;
+    try
+    {
+        what = describe(e);
+    }
+    catch (...)
+    {
+    }
+    std::fprintf(stderr, "asio_pal: pool '%s': exception escaped a task: %s\n",
+                 options_.name.c_str(), what.c_str());
+}
+
+void thread_pool_core::join_zombies(lock_type& lock) noexcept
+{
+    if (zombies_.empty())
+        return;
+    std::list<worker> done = std::move(zombies_);
+    zombies_.clear();
+    lock.unlock();
+    for (worker& w : done)
+        if (w.thread.joinable())
+            w.thread.join();
+    done.clear();
+    lock.lock();
+}
+
+bool thread_pool_core::idle_wait(lock_type& lock, worker& w)
+{
+    const bool has_timeout = options_.idle_timeout.has_value();
+    const bool zero = has_timeout && options_.idle_timeout->count() <= 0;
+    auto decide = [&](bool timed_out) {
+        return decide_idle(stopping_ || broken_, joiners_ != 0 && pending_ == 0, timed_out,
+                           has_timeout, zero);
+    };
+    if (decide(false) == idle_decision::retire)
+        return false;
+    w.signalled = false;
+    idle_.push_back(&w);
+    bool timed_out = false;
+    if (has_timeout)
+    {
+        auto deadline = std::chrono::steady_clock::now() + *options_.idle_timeout;
+        while (!w.signalled)
+        {
+            if (w.wakeup.wait_until(lock, deadline) == std::cv_status::timeout)
+            {
+                timed_out = !w.signalled;
+                break;
+            }
+        }
+    }
+    else
+    {
+        while (!w.signalled)
+            w.wakeup.wait(lock);
+    }
+    if (!w.signalled)
+        idle_.erase(std::find(idle_.begin(), idle_.end(), &w));
+    if (!queue_.empty())
+        return true;
+    return decide(timed_out) == idle_decision::wait;
+}
+
+void thread_pool_core::worker_main(worker* w) noexcept
+{
+    set_current_owner(this);
+    {
+        std::string name = options_.name.substr(0, 10) + "-" + std::to_string(w->serial % 10000);
+        pthread_setname_np(pthread_self(), name.c_str());
+    }
+    bool initialized = true;
+    if (options_.initializer)
+    {
+        try
+        {
+            options_.initializer();
+        }
+        catch (...)
+        {
+            initialized = false;
+            break_pool(nested_error<initializer_error>("asio_pal: initializer of pool '" +
+                                                       options_.name + "' failed"));
+        }
+    }
+    lock_type lock(mutex_);
+    while (initialized && !stopping_ && !broken_)
+    {
+        if (task_node* n = queue_.pop())
+        {
+            if (!n->claim())
+            {
+                // Withdrawn or run inline by its waiter: only the queue's hold is left.
+                lock.unlock();
+                task_id_t id = 0;
+                n->drop(id);
+                lock.lock();
+                continue;
+            }
+            --pending_;
+            ++busy_;
+            lock.unlock();
+            n->run();
+            lock.lock();
+            --busy_;
+            ++w->tasks_done;
+            if (busy_ == 0 && pending_ == 0)
+                notify_state_locked();
+            if (task_limit_reached(w->tasks_done, options_.max_tasks_per_worker))
+                break;
+            continue;
+        }
+        if (!idle_wait(lock, *w))
+            break;
+    }
+    ++retiring_;
+    lock.unlock();
+    if (initialized && options_.finalizer)
+    {
+        try
+        {
+            options_.finalizer();
+        }
+        catch (...)
+        {
+            break_pool(nested_error<finalizer_error>("asio_pal: finalizer of pool '" +
+                                                     options_.name + "' failed"));
+        }
+    }
+    lock.lock();
+    --retiring_;
+    --alive_;
+    zombies_.splice(zombies_.end(), workers_, w->self);
+    if (!closed_ && !broken_)
+    {
+        // Replace this worker when work is waiting (max_tasks_per_worker recycling, or work
+        // that arrived while it retired).
+        if (std::size_t k = workers_needed(counts_locked()))
+        {
+            try
+            {
+                spawn_locked(k);
+            }
+            catch (...)
+            {
+                report_exception(std::current_exception());
+            }
+        }
+    }
+    notify_state_locked();
+    lock.unlock();
+    set_current_owner(nullptr);
+}
+
+} // namespace asio_pal::detail
+
+#endif // ASIO_PAL_IMPL_THREAD_POOL_CORE_IPP
