@@ -90,7 +90,10 @@ private:
     pool_counts counts_locked() const noexcept;
     void throw_if_unusable_locked() const;
     void spawn_locked(std::size_t n);
-    void wake_one_locked() noexcept;
+    /// Picks the idle worker to wake; the caller notifies it after unlocking (so the worker
+    /// does not wake into a held mutex). Worker records are recycled, never freed before the
+    /// pool, so a late notify can only cause a spurious wakeup.
+    worker* wake_one_locked() noexcept;
     void wake_all_locked() noexcept;
     void notify_state_locked() noexcept;
     /// Takes every queued node out and marks the pool stopping; returns them for dropping.
@@ -118,6 +121,7 @@ private:
     std::exception_ptr broken_;
     std::list<worker> workers_;
     std::list<worker> zombies_;
+    std::list<worker> spare_; // joined records, reused by spawn_locked
     std::vector<worker*> idle_; // LIFO: the most recently idle worker gets work first
     std::vector<task_id_t> cancelled_;
     std::atomic<std::size_t> work_{0};

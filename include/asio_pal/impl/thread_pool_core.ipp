@@ -122,9 +122,12 @@ void thread_pool_core::submit(state_base* s)
         }
     }
     queue_.push(s);
-    wake_one_locked();
+    worker* w = wake_one_locked();
     if (!zombies_.empty())
         join_zombies(lock);
+    lock.unlock();
+    if (w)
+        w->wakeup.notify_one();
 }
 
 void thread_pool_core::post(task_node* n) noexcept
@@ -153,9 +156,12 @@ void thread_pool_core::post(task_node* n) noexcept
         }
     }
     queue_.push(n);
-    wake_one_locked();
+    worker* w = wake_one_locked();
     if (!zombies_.empty())
         join_zombies(lock);
+    lock.unlock();
+    if (w)
+        w->wakeup.notify_one();
 }
 
 std::size_t thread_pool_core::count_workers() const
@@ -197,9 +203,14 @@ void thread_pool_core::spawn_locked(std::size_t n)
 {
     for (std::size_t i = 0; i < n; ++i)
     {
-        workers_.emplace_back();
+        if (spare_.empty())
+            workers_.emplace_back();
+        else
+            workers_.splice(workers_.end(), spare_, spare_.begin());
         auto it = std::prev(workers_.end());
         it->self = it;
+        it->signalled = false;
+        it->tasks_done = 0;
         it->serial = ++thread_serial_;
         ++alive_;
         try
@@ -210,20 +221,20 @@ void thread_pool_core::spawn_locked(std::size_t n)
         catch (...)
         {
             --alive_;
-            workers_.erase(it);
+            spare_.splice(spare_.end(), workers_, it);
             throw;
         }
     }
 }
 
-void thread_pool_core::wake_one_locked() noexcept
+thread_pool_core::worker* thread_pool_core::wake_one_locked() noexcept
 {
     if (idle_.empty())
-        return;
+        return nullptr;
     worker* w = idle_.back();
     idle_.pop_back();
     w->signalled = true;
-    w->wakeup.notify_one();
+    return w;
 }
 
 void thread_pool_core::wake_all_locked() noexcept
@@ -436,8 +447,8 @@ void thread_pool_core::join_zombies(lock_type& lock) noexcept
     for (worker& w : done)
         if (w.thread.joinable())
             w.thread.join();
-    done.clear();
     lock.lock();
+    spare_.splice(spare_.end(), done);
 }
 
 bool thread_pool_core::idle_wait(lock_type& lock, worker& w)
