@@ -10,6 +10,8 @@
 #include "asio_pal/async_run.hpp"
 #include "asio_pal/error.hpp"
 #include "asio_pal/future.hpp"
+#include "asio_pal/futures.hpp"
+#include "asio_pal/map.hpp"
 #include "asio_pal/options.hpp"
 #include "asio_pal/thread_pool.hpp"
 

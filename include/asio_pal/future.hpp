@@ -27,6 +27,7 @@ class future;
 namespace detail {
 template <typename T>
 future<T> make_future(state_ptr<result_state<T>> s) noexcept;
+struct future_access;
 } // namespace detail
 
 /// The completion signature of `future<T>::async_collect` (and of `async_run` returning T).
@@ -155,6 +156,7 @@ public:
     friend bool operator==(const future& a, const future& b) noexcept { return a.s_ == b.s_; }
 
 private:
+    friend struct detail::future_access;
     template <typename U>
     friend future<U> detail::make_future(detail::state_ptr<detail::result_state<U>>) noexcept;
 

@@ -9,6 +9,7 @@
 
 #include "asio_pal/detail/thread_pool_core.hpp"
 #include "asio_pal/future.hpp"
+#include "asio_pal/map.hpp"
 #include "asio_pal/options.hpp"
 
 #include <boost/asio/execution.hpp>
@@ -86,6 +87,36 @@ public:
     template <typename F, typename... Args>
     std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...> run(F&& f, Args&&... args);
 
+    /**
+     * Lazy map: `f(x, y, ...)` over the zipped input ranges (shortest wins; infinite and
+     * single-pass ranges welcome), with an optional trailing map_options. Nothing is submitted
+     * before the first result is requested; at most `buffer_size` chunks of `chunk_size` items
+     * are submitted and not yet consumed. Returns an input range of results.
+     */
+    template <typename F, typename... Args>
+    auto map(F&& f, Args&&... ranges_then_options);
+    /// As map(), but submits every chunk now.
+    template <typename F, typename... Args>
+    auto map_all(F&& f, Args&&... ranges_then_options);
+    /// As map(), yielding results in completion order.
+    template <typename F, typename... Args>
+    auto map_unordered(F&& f, Args&&... ranges_then_options);
+    /// As map_all(), yielding results in completion order.
+    template <typename F, typename... Args>
+    auto map_all_unordered(F&& f, Args&&... ranges_then_options);
+    /// Lazy map of `std::apply(f, t)` over a range of tuples.
+    template <typename F, typename Tuples>
+    auto starmap(F&& f, Tuples&& tuples, const map_options& options = {});
+    /// As starmap(), but submits every chunk now.
+    template <typename F, typename Tuples>
+    auto starmap_all(F&& f, Tuples&& tuples, const map_options& options = {});
+    /// As starmap(), yielding results in completion order.
+    template <typename F, typename Tuples>
+    auto starmap_unordered(F&& f, Tuples&& tuples, const map_options& options = {});
+    /// As starmap_all(), yielding results in completion order.
+    template <typename F, typename Tuples>
+    auto starmap_all_unordered(F&& f, Tuples&& tuples, const map_options& options = {});
+
     /// Live workers (0 when closed).
     std::size_t count_workers() const;
     /// Workers running a task (0 when closed).
@@ -121,8 +152,8 @@ public:
     void check() const;
 
     /**
-     * Builds a replica of this pool with the same options and one worker, runs a task through
-     * it and joins it, so that initializer and finalizer failures surface here as
+     * Builds a replica of this pool with the same options and one worker, runs a task, a map and
+     * a starmap through it and joins it, so that initializer and finalizer failures surface here as
      * initializer_error / finalizer_error. Throws pool_closed_error on a closed pool.
      */
     void test() const;
@@ -142,6 +173,9 @@ private:
     template <typename Allocator, std::uint32_t Bits>
     friend class basic_executor_type;
     friend struct detail::pool_access;
+
+    /// The map family's way to submit one chunk to this pool.
+    auto chunk_submitter();
 
     std::unique_ptr<detail::thread_pool_core> core_;
 };

@@ -30,6 +30,16 @@ future<T> make_future(state_ptr<result_state<T>> s) noexcept
     return future<T>(std::move(s));
 }
 
+/// The library's way into a future's state.
+struct future_access
+{
+    template <typename T>
+    static result_state<T>& state(const future<T>& f) noexcept
+    {
+        return *f.s_;
+    }
+};
+
 /// Turns a relative timeout into a steady-clock deadline; none for absurdly long timeouts.
 template <typename Rep, typename Period>
 std::optional<std::chrono::steady_clock::time_point>

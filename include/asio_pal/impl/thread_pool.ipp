@@ -9,7 +9,9 @@
 
 #include "asio_pal/thread_pool.hpp"
 
+#include <array>
 #include <stdexcept>
+#include <tuple>
 
 namespace asio_pal {
 
@@ -95,10 +97,18 @@ void thread_pool::test() const
     thread_pool replica(std::move(o));
     future<int> f = replica.submit([] { return 42; });
     f.wait();
+    replica.check(); // an initializer failure shows here, not as a cancelled task
+    int mapped = 0;
+    for (int v : replica.map([](int x) { return x * 2; }, std::array{1, 2, 3}))
+        mapped += v;
+    int starmapped = 0;
+    for (int v : replica.starmap([](int a, int b) { return a * b; },
+                                 std::array{std::tuple{2, 3}, std::tuple{4, 5}}))
+        starmapped += v;
     // Joining lets the worker exit, so a failing finalizer has failed by now.
     replica.join();
     replica.check();
-    if (f.collect() != 42)
+    if (f.collect() != 42 || mapped != 12 || starmapped != 26)
         throw std::logic_error("asio_pal: test() of pool '" + options().name +
                                "': the replica returned a wrong result");
 }

@@ -1,0 +1,415 @@
+//
+// asio_pal/detail/map_state.hpp
+//
+// The engine of the map family, independent of the pool kind: a source of argument tuples cut
+// into chunks, a function that submits one chunk and returns its future, and the consumer's
+// position. Lazy maps keep at most buffer_size chunks submitted and not yet consumed.
+//
+
+#ifndef ASIO_PAL_DETAIL_MAP_STATE_HPP
+#define ASIO_PAL_DETAIL_MAP_STATE_HPP
+
+#include "asio_pal/detail/completion_queue.hpp"
+#include "asio_pal/error.hpp"
+#include "asio_pal/future.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace asio_pal {
+
+/// Options of the map family; always the last argument of a map call.
+struct map_options
+{
+    /// Consecutive items per task; results come back per item.
+    std::size_t chunk_size = 1;
+    /// Lazy variants: at most this many chunks submitted and not yet consumed.
+    std::size_t buffer_size = 1;
+    /// Yield results in input order (true) or in completion order (false).
+    bool keep_order = true;
+    /// One deadline for the whole iteration, counted from its first step; expiry throws
+    /// timeout_error (outstanding tasks go on until the result range is destroyed).
+    std::optional<std::chrono::nanoseconds> timeout{};
+};
+
+namespace detail {
+
+/// Throws std::invalid_argument naming a bad field.
+inline void validate_map_options(const map_options& o)
+{
+    if (o.chunk_size == 0)
+        throw std::invalid_argument("asio_pal: map_options.chunk_size must be at least 1");
+    if (o.buffer_size == 0)
+        throw std::invalid_argument("asio_pal: map_options.buffer_size must be at least 1");
+    if (o.timeout && o.timeout->count() < 0)
+        throw std::invalid_argument("asio_pal: map_options.timeout must not be negative");
+}
+
+/// What a map yields per item: R, or std::monostate for functions returning void.
+template <typename R>
+using item_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+
+/// The outcome of one chunk: the values of the items before the first failure, and it.
+template <typename R>
+struct chunk_result
+{
+    std::vector<item_t<R>> values;
+    std::exception_ptr error;
+};
+
+/// Runs `f` over a chunk of argument tuples, stopping at the first exception.
+template <typename R, typename F, typename Tuple>
+chunk_result<R> run_chunk(F& f, std::vector<Tuple>& items)
+{
+    chunk_result<R> out;
+    out.values.reserve(items.size());
+    for (Tuple& t : items)
+    {
+        try
+        {
+            if constexpr (std::is_void_v<R>)
+            {
+                std::apply(f, std::move(t));
+                out.values.emplace_back();
+            }
+            else
+            {
+                out.values.push_back(std::apply(f, std::move(t)));
+            }
+        }
+        catch (...)
+        {
+            out.error = std::current_exception();
+            break;
+        }
+    }
+    return out;
+}
+
+/// Zips input ranges (shortest wins) into tuples of values, a chunk at a time.
+template <typename... Ranges>
+class zip_source
+{
+public:
+    using tuple_type = std::tuple<std::ranges::range_value_t<Ranges>...>;
+
+    template <typename... Rs>
+    explicit zip_source(Rs&&... rs) : ranges_(std::views::all(std::forward<Rs>(rs))...)
+    {
+    }
+
+    /// Appends up to `n` tuples; false once the input is exhausted.
+    bool next_chunk(std::vector<tuple_type>& out, std::size_t n)
+    {
+        if (!its_)
+            its_.emplace(std::apply([](auto&... r) { return std::make_tuple(std::ranges::begin(r)...); },
+                                    ranges_));
+        while (out.size() < n)
+        {
+            if (at_end(std::index_sequence_for<Ranges...>{}))
+                return false;
+            emplace_and_advance(out, std::index_sequence_for<Ranges...>{});
+        }
+        return true;
+    }
+
+private:
+    template <std::size_t... I>
+    bool at_end(std::index_sequence<I...>)
+    {
+        return ((std::get<I>(*its_) == std::ranges::end(std::get<I>(ranges_))) || ...);
+    }
+
+    template <std::size_t... I>
+    void emplace_and_advance(std::vector<tuple_type>& out, std::index_sequence<I...>)
+    {
+        out.emplace_back(*std::get<I>(*its_)...);
+        (++std::get<I>(*its_), ...);
+    }
+
+    std::tuple<std::views::all_t<Ranges>...> ranges_;
+    std::optional<std::tuple<std::ranges::iterator_t<std::views::all_t<Ranges>>...>> its_;
+};
+
+/// A range of tuples (starmap), a chunk at a time.
+template <typename Range>
+class tuple_source
+{
+public:
+    using tuple_type = std::ranges::range_value_t<Range>;
+
+    template <typename R>
+    explicit tuple_source(R&& r) : range_(std::views::all(std::forward<R>(r)))
+    {
+    }
+
+    bool next_chunk(std::vector<tuple_type>& out, std::size_t n)
+    {
+        if (!it_)
+            it_.emplace(std::ranges::begin(range_));
+        while (out.size() < n)
+        {
+            if (*it_ == std::ranges::end(range_))
+                return false;
+            out.emplace_back(**it_);
+            ++*it_;
+        }
+        return true;
+    }
+
+private:
+    std::views::all_t<Range> range_;
+    std::optional<std::ranges::iterator_t<std::views::all_t<Range>>> it_;
+};
+
+/// The consumer side of a map: buffering, ordering, deadline, current item.
+template <typename R>
+class map_state
+{
+public:
+    using item_type = item_t<R>;
+    using chunk_future = future<chunk_result<R>>;
+    using wait_target = std::variant<std::monostate, chunk_future, future<void>>;
+
+    enum class step
+    {
+        ready, ///< current() is the next item
+        end,   ///< no more items
+        wait,  ///< wait for the target, then settle() again
+    };
+
+    map_state(const map_options& o, bool lazy) : options_(o), lazy_(lazy)
+    {
+        validate_map_options(o);
+        if (!o.keep_order)
+            done_ = std::make_shared<completion_queue<chunk_future>>();
+    }
+
+    map_state(const map_state&) = delete;
+    map_state& operator=(const map_state&) = delete;
+
+    /// Abandoning the iteration withdraws every chunk that has not started.
+    virtual ~map_state() { cancel_outstanding(); }
+
+    /// Submits every chunk at once (map_all); lazy maps submit on their first step.
+    void submit_all()
+    {
+        start();
+    }
+
+    /// Moves past the current item (or to the first one); then settle() until ready or end.
+    void request_next()
+    {
+        if (!started_)
+            start();
+        else if (has_current())
+            ++pos_;
+    }
+
+    /// Positions on the next item without blocking, or names what to wait for.
+    step settle(wait_target& target)
+    {
+        for (;;)
+        {
+            if (has_current())
+                return step::ready;
+            if (chunk_.error)
+            {
+                finished_ = true;
+                cancel_outstanding();
+                std::exception_ptr e = std::exchange(chunk_.error, nullptr);
+                std::rethrow_exception(e);
+            }
+            if (finished_)
+                return step::end;
+            if (done_)
+            {
+                if (std::optional<chunk_future> f = done_->try_pop())
+                {
+                    --outstanding_;
+                    unordered_.erase(f->task_id());
+                    take(*f);
+                    continue;
+                }
+            }
+            else if (!in_flight_.empty())
+            {
+                if (!in_flight_.front().is_done())
+                {
+                    target = in_flight_.front();
+                    return step::wait;
+                }
+                chunk_future f = std::move(in_flight_.front());
+                in_flight_.pop_front();
+                --outstanding_;
+                take(f);
+                continue;
+            }
+            if (outstanding_ == 0)
+            {
+                fill();
+                if (outstanding_ == 0)
+                {
+                    finished_ = true;
+                    return step::end;
+                }
+                continue;
+            }
+            target = done_->next_event();
+            return step::wait;
+        }
+    }
+
+    /// Blocking step: request_next() then wait until positioned; throws timeout_error.
+    void advance()
+    {
+        request_next();
+        wait_target target;
+        while (settle(target) == step::wait)
+        {
+            bool done = std::visit(
+                [this](auto& f) {
+                    if constexpr (std::is_same_v<std::decay_t<decltype(f)>, std::monostate>)
+                        return true;
+                    else
+                        return future_access::state(f).wait_until(deadline_);
+                },
+                target);
+            if (!done)
+                throw timeout_error("asio_pal: map iteration ran past its timeout");
+        }
+    }
+
+    bool has_current() const noexcept { return pos_ < chunk_.values.size(); }
+    bool at_end() const noexcept { return finished_ && !has_current() && !chunk_.error; }
+    item_type& current() noexcept { return chunk_.values[pos_]; }
+    bool expired() const { return deadline_ && std::chrono::steady_clock::now() >= *deadline_; }
+
+protected:
+    /// Submits the next chunk of the input; empty once the input is exhausted.
+    virtual std::optional<chunk_future> submit_next() = 0;
+
+    std::size_t chunk_size() const noexcept { return options_.chunk_size; }
+
+private:
+    void start()
+    {
+        if (started_)
+            return;
+        started_ = true;
+        if (options_.timeout)
+            deadline_ = deadline_after(*options_.timeout);
+        fill();
+    }
+
+    void fill()
+    {
+        const std::size_t limit = lazy_ ? options_.buffer_size : static_cast<std::size_t>(-1);
+        while (!input_done_ && outstanding_ < limit)
+        {
+            std::optional<chunk_future> f = submit_next();
+            if (!f)
+            {
+                input_done_ = true;
+                break;
+            }
+            ++outstanding_;
+            if (done_)
+            {
+                unordered_.emplace(f->task_id(), *f);
+                f->add_callback([q = done_](const chunk_future& d) { q->push(d); });
+            }
+            else
+                in_flight_.push_back(std::move(*f));
+        }
+        if (input_done_ && outstanding_ == 0 && !has_current())
+            finished_ = true;
+    }
+
+    // Makes `f`'s chunk current, then tops the buffer up again.
+    void take(const chunk_future& f)
+    {
+        result_state<chunk_result<R>>& s = future_access::state(f);
+        pos_ = 0;
+        if (s.status() == task_status::completed)
+        {
+            chunk_ = std::move(s.value());
+        }
+        else
+        {
+            chunk_.values.clear();
+            chunk_.error = f.exception(); // the chunk task itself failed or was cancelled
+        }
+        fill();
+    }
+
+    void cancel_outstanding() noexcept
+    {
+        for (chunk_future& f : in_flight_)
+            f.cancel();
+        in_flight_.clear();
+        for (auto& [id, f] : unordered_)
+            f.cancel();
+        unordered_.clear();
+        input_done_ = true;
+    }
+
+    map_options options_;
+    bool lazy_;
+    bool started_ = false;
+    bool input_done_ = false;
+    bool finished_ = false;
+    std::optional<std::chrono::steady_clock::time_point> deadline_;
+    std::size_t outstanding_ = 0; // submitted and not yet consumed
+    std::deque<chunk_future> in_flight_;                    // keep_order: submission order
+    std::shared_ptr<completion_queue<chunk_future>> done_; // !keep_order: completion order
+    std::unordered_map<task_id_t, chunk_future> unordered_; // !keep_order: for cancellation
+    chunk_result<R> chunk_;
+    std::size_t pos_ = 0;
+};
+
+/// A map over `Source`, submitting chunks through `Submit`.
+template <typename R, typename Source, typename Submit>
+class source_map_state final : public map_state<R>
+{
+public:
+    source_map_state(const map_options& o, bool lazy, Source&& src, Submit&& submit)
+        : map_state<R>(o, lazy), source_(std::move(src)), submit_(std::move(submit))
+    {
+    }
+
+private:
+    std::optional<typename map_state<R>::chunk_future> submit_next() override
+    {
+        if (exhausted_)
+            return std::nullopt;
+        std::vector<typename Source::tuple_type> items;
+        items.reserve(this->chunk_size());
+        exhausted_ = !source_.next_chunk(items, this->chunk_size());
+        if (items.empty())
+            return std::nullopt;
+        return submit_(std::move(items));
+    }
+
+    Source source_;
+    Submit submit_;
+    bool exhausted_ = false;
+};
+
+} // namespace detail
+} // namespace asio_pal
+
+#endif // ASIO_PAL_DETAIL_MAP_STATE_HPP

@@ -1,0 +1,34 @@
+# Shared by scripts/test.sh, scripts/showcase.sh and .ci/run (sourced, not run).
+
+# The repository root, whatever the caller's working directory.
+ASIO_PAL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Default build directory and configuration of the README commands.
+ASIO_PAL_BUILD_DIR="$ASIO_PAL_ROOT/build"
+ASIO_PAL_BUILD_ARGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DASIO_PAL_WARNINGS_AS_ERRORS=ON)
+
+# asio_pal_configure DIR [cmake arguments...]
+# Configures DIR with Ninja. A DIR configured earlier with another generator is
+# reconfigured from scratch instead of failing.
+asio_pal_configure()
+{
+    local dir=$1
+    shift
+    if [[ -f "$dir/CMakeCache.txt" ]] && ! grep -qx 'CMAKE_GENERATOR:INTERNAL=Ninja' "$dir/CMakeCache.txt"; then
+        echo "$dir was configured with another generator; configuring it again from scratch"
+        rm -rf "$dir/CMakeCache.txt" "$dir/CMakeFiles"
+    fi
+    cmake -S "$ASIO_PAL_ROOT" -B "$dir" -G Ninja "$@"
+}
+
+# asio_pal_build DIR [targets...]: builds with every core.
+asio_pal_build()
+{
+    local dir=$1
+    shift
+    local targets=()
+    if [[ $# -gt 0 ]]; then
+        targets=(--target "$@")
+    fi
+    cmake --build "$dir" -j "$(nproc)" "${targets[@]}"
+}
