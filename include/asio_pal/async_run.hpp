@@ -78,6 +78,8 @@ private:
 /// Withdraws a task that has not started when its async_run is cancelled.
 struct run_canceller
 {
+    explicit run_canceller(state_ptr<state_base> s) noexcept : state(std::move(s)) {}
+
     state_ptr<state_base> state;
 
     void operator()(boost::asio::cancellation_type t) const

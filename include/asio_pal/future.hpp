@@ -33,10 +33,18 @@ struct future_access;
 /// The completion signature of `future<T>::async_collect` (and of `async_run` returning T).
 /// T is passed by value; a T that is not default constructible comes as `std::optional<T>`.
 template <typename T>
-using collect_signature_t = std::conditional_t<
-    std::is_void_v<T>, void(std::exception_ptr),
-    std::conditional_t<std::is_default_constructible_v<T>, void(std::exception_ptr, T),
-                       void(std::exception_ptr, std::optional<T>)>>;
+struct collect_signature
+{
+    using type = std::conditional_t<std::is_default_constructible_v<T>, void(std::exception_ptr, T),
+                                    void(std::exception_ptr, std::optional<T>)>;
+};
+template <>
+struct collect_signature<void>
+{
+    using type = void(std::exception_ptr);
+};
+template <typename T>
+using collect_signature_t = typename collect_signature<T>::type;
 
 /**
  * A shared handle to one task: copies refer to the same task. Read-only: only the pool that runs

@@ -12,6 +12,7 @@
 #include "asio_pal/future.hpp"
 
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
@@ -238,11 +239,23 @@ private:
             std::optional<future<void>> event = try_next_event(wait_on);
             if (current_ != npos || finished_)
                 return;
+            if (!wait_on && help_one())
+                continue;
             bool ok = wait_on ? detail::future_access::state(*wait_on).wait_until(deadline_)
                               : detail::future_access::state(*event).wait_until(deadline_);
             if (!ok)
                 throw timeout_error("asio_pal: as_done ran past its timeout");
         }
+    }
+
+    // On a worker of the futures' pool, run one of them that is still pending rather than
+    // wait for a worker that may never come.
+    bool help_one() noexcept
+    {
+        for (future<T>& f : futures_)
+            if (detail::future_access::state(f).help())
+                return true;
+        return false;
     }
 
     struct next_op
@@ -270,6 +283,8 @@ private:
             }
             bool first = !started;
             started = true;
+            if (first) // honour partial and total cancellation too: they only end the wait
+                self.reset_cancellation_state(boost::asio::enable_total_cancellation());
             if (r->deadline_ && std::chrono::steady_clock::now() >= *r->deadline_)
                 error = std::make_exception_ptr(
                     timeout_error("asio_pal: as_done ran past its timeout"));
@@ -349,6 +364,8 @@ struct wait_all_op
             return deliver(self, ec);
         bool first = !started;
         started = true;
+        if (first) // honour partial and total cancellation too: they only end the wait
+            self.reset_cancellation_state(boost::asio::enable_total_cancellation());
         while (next < futures.size() && futures[next].is_done())
             ++next;
         if (next < futures.size())
@@ -417,9 +434,17 @@ auto copy_futures(Futures&& futures)
 
 /// The completion signature of async_collect_all over future<T>.
 template <typename T>
-using collect_all_signature_t =
-    std::conditional_t<std::is_void_v<T>, void(std::exception_ptr),
-                       void(std::exception_ptr, std::vector<T>)>;
+struct collect_all_signature
+{
+    using type = void(std::exception_ptr, std::vector<T>);
+};
+template <>
+struct collect_all_signature<void>
+{
+    using type = void(std::exception_ptr);
+};
+template <typename T>
+using collect_all_signature_t = typename collect_all_signature<T>::type;
 
 /**
  * Waits asynchronously until every future is done.

@@ -11,6 +11,7 @@
 #include "asio_pal/detail/map_state.hpp"
 
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
@@ -148,6 +149,8 @@ struct async_next_op
             return;
         }
         bool first = !requested;
+        if (first) // honour partial and total cancellation too: they only end the wait
+            self.reset_cancellation_state(boost::asio::enable_total_cancellation());
         typename map_state<R>::step st;
         typename map_state<R>::wait_target target;
         try

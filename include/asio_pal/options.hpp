@@ -35,7 +35,8 @@ struct pool_options
     /// Upper bound on live workers; 0 means hardware threads + 5.
     std::size_t max_workers = 0;
 
-    /// Pool name, used for thread names and diagnostics; empty means "asio_pal".
+    /// Pool name, used for thread names and diagnostics; empty means the pool kind
+    /// ("thread_pool").
     std::string name{};
 
     /// How long a worker waits for work before it retires. Empty: never retire; 0: retire as

@@ -99,24 +99,49 @@ chunk_result<R> run_chunk(F& f, std::vector<Tuple>& items)
     return out;
 }
 
+/// Holds an input range for a map: a reference to an lvalue range, the range itself (moved
+/// in) for an rvalue. (Not views::all: clang 14 rejects libstdc++ 12's owning_view.)
+template <typename Range>
+class stored_range
+{
+public:
+    /// The range as iterated: const stays const for lvalues.
+    using range_type = std::conditional_t<std::is_lvalue_reference_v<Range>,
+                                          std::remove_reference_t<Range>, std::remove_cvref_t<Range>>;
+    using iterator = std::ranges::iterator_t<range_type&>;
+
+    template <typename R>
+    explicit stored_range(R&& r) : r_(std::forward<R>(r))
+    {
+    }
+
+    range_type& get() noexcept { return r_; }
+
+private:
+    std::conditional_t<std::is_lvalue_reference_v<Range>, range_type&, range_type> r_;
+};
+
 /// Zips input ranges (shortest wins) into tuples of values, a chunk at a time.
 template <typename... Ranges>
 class zip_source
 {
 public:
-    using tuple_type = std::tuple<std::ranges::range_value_t<Ranges>...>;
+    using tuple_type = std::tuple<std::ranges::range_value_t<std::remove_cvref_t<Ranges>>...>;
+    static_assert((std::ranges::input_range<std::remove_cvref_t<Ranges>> && ...),
+                  "asio_pal: map takes input ranges, with map_options last");
 
     template <typename... Rs>
-    explicit zip_source(Rs&&... rs) : ranges_(std::views::all(std::forward<Rs>(rs))...)
+    explicit zip_source(Rs&&... rs) : ranges_(std::forward<Rs>(rs)...)
     {
     }
+
+    zip_source(zip_source&&) = default;
 
     /// Appends up to `n` tuples; false once the input is exhausted.
     bool next_chunk(std::vector<tuple_type>& out, std::size_t n)
     {
         if (!its_)
-            its_.emplace(std::apply([](auto&... r) { return std::make_tuple(std::ranges::begin(r)...); },
-                                    ranges_));
+            its_.emplace(begins(std::index_sequence_for<Ranges...>{}));
         while (out.size() < n)
         {
             if (at_end(std::index_sequence_for<Ranges...>{}))
@@ -127,10 +152,18 @@ public:
     }
 
 private:
+    using iterators = std::tuple<typename stored_range<Ranges>::iterator...>;
+
+    template <std::size_t... I>
+    iterators begins(std::index_sequence<I...>)
+    {
+        return iterators(std::ranges::begin(std::get<I>(ranges_).get())...);
+    }
+
     template <std::size_t... I>
     bool at_end(std::index_sequence<I...>)
     {
-        return ((std::get<I>(*its_) == std::ranges::end(std::get<I>(ranges_))) || ...);
+        return ((std::get<I>(*its_) == std::ranges::end(std::get<I>(ranges_).get())) || ...);
     }
 
     template <std::size_t... I>
@@ -140,8 +173,8 @@ private:
         (++std::get<I>(*its_), ...);
     }
 
-    std::tuple<std::views::all_t<Ranges>...> ranges_;
-    std::optional<std::tuple<std::ranges::iterator_t<std::views::all_t<Ranges>>...>> its_;
+    std::tuple<stored_range<Ranges>...> ranges_;
+    std::optional<iterators> its_;
 };
 
 /// A range of tuples (starmap), a chunk at a time.
@@ -149,20 +182,22 @@ template <typename Range>
 class tuple_source
 {
 public:
-    using tuple_type = std::ranges::range_value_t<Range>;
+    using tuple_type = std::ranges::range_value_t<std::remove_cvref_t<Range>>;
 
     template <typename R>
-    explicit tuple_source(R&& r) : range_(std::views::all(std::forward<R>(r)))
+    explicit tuple_source(R&& r) : range_(std::forward<R>(r))
     {
     }
+
+    tuple_source(tuple_source&&) = default;
 
     bool next_chunk(std::vector<tuple_type>& out, std::size_t n)
     {
         if (!it_)
-            it_.emplace(std::ranges::begin(range_));
+            it_.emplace(std::ranges::begin(range_.get()));
         while (out.size() < n)
         {
-            if (*it_ == std::ranges::end(range_))
+            if (*it_ == std::ranges::end(range_.get()))
                 return false;
             out.emplace_back(**it_);
             ++*it_;
@@ -171,8 +206,8 @@ public:
     }
 
 private:
-    std::views::all_t<Range> range_;
-    std::optional<std::ranges::iterator_t<std::views::all_t<Range>>> it_;
+    stored_range<Range> range_;
+    std::optional<typename stored_range<Range>::iterator> it_;
 };
 
 /// The consumer side of a map: buffering, ordering, deadline, current item.
@@ -280,6 +315,8 @@ public:
         wait_target target;
         while (settle(target) == step::wait)
         {
+            if (std::holds_alternative<future<void>>(target) && help_one())
+                continue;
             bool done = std::visit(
                 [this](auto& f) {
                     if constexpr (std::is_same_v<std::decay_t<decltype(f)>, std::monostate>)
@@ -354,6 +391,16 @@ private:
             chunk_.error = f.exception(); // the chunk task itself failed or was cancelled
         }
         fill();
+    }
+
+    // Unordered maps wait on an event, not on a task: on a worker of the map's pool, run one
+    // of its pending chunks instead (as waiting on a task would).
+    bool help_one() noexcept
+    {
+        for (auto& [id, f] : unordered_)
+            if (future_access::state(f).help())
+                return true;
+        return false;
     }
 
     void cancel_outstanding() noexcept

@@ -51,10 +51,21 @@ public:
     virtual bool claim() noexcept = 0;
     /// Runs a claimed node and gives up the queue's hold on it. Never throws.
     virtual void run() noexcept = 0;
-    /// Gives up a node that will not run (it lost its claim, or the pool is shutting down).
-    /// True when the node was still pending, and is now cancelled; `cancelled_id` then names
-    /// the task (0 for a posted function).
-    virtual bool drop(task_id_t& cancelled_id) noexcept = 0;
+    /// First half of giving up a node that will not run: takes a still-pending node out of
+    /// play (true; `cancelled_id` then names the task, 0 for a posted function) without yet
+    /// publishing anything, so the owner can book it first.
+    virtual bool withdraw(task_id_t& cancelled_id) noexcept = 0;
+    /// Second half: publishes the cancellation of a node this thread withdrew (`withdrawn`),
+    /// or waits out someone else's; then gives up the queue's hold on it.
+    virtual void discard(bool withdrawn) noexcept = 0;
+
+    /// Both halves at once; true when the node was still pending.
+    bool drop(task_id_t& cancelled_id) noexcept
+    {
+        bool w = withdraw(cancelled_id);
+        discard(w);
+        return w;
+    }
 
 protected:
     ~task_node() = default;
@@ -197,7 +208,8 @@ public:
 
     // task_node
     bool claim() noexcept override;
-    bool drop(task_id_t& cancelled_id) noexcept override;
+    bool withdraw(task_id_t& cancelled_id) noexcept override;
+    void discard(bool withdrawn) noexcept override;
 
     /// Rethrows the failure or cancellation of a finished task; returns for completed ones.
     void rethrow_if_unsuccessful() const;
@@ -231,6 +243,10 @@ public:
 
     /// Claims a pending task for running outside the queue (inline help). True when claimed.
     bool claim_inline() noexcept;
+
+    /// On a worker of this task's own pool, runs the task here if it is still pending (so a
+    /// waiting worker cannot starve its pool); true when it ran.
+    bool help() noexcept;
 
     /// For states run by a plain executor rather than a pool's queue: runs the task unless it
     /// was cancelled first.

@@ -20,7 +20,7 @@ struct exit_registry
 {
     std::mutex mutex;
     std::vector<exit_participant*> live;
-    bool handler_installed = false;
+    int registrations = 0;
 };
 
 // Never destroyed: pools may unregister during static destruction, after our handler ran.
@@ -48,10 +48,14 @@ void register_at_exit(exit_participant* p)
 {
     exit_registry& r = registry();
     std::lock_guard<std::mutex> lock(r.mutex);
-    if (!r.handler_installed)
+    // Registered anew whenever the first of a batch of live pools appears, so that statics
+    // constructed while no pool was alive are destroyed after the pools are shut down.
+    // (Objects constructed while a pool lives can still be destroyed before it; bounded so a
+    // program that creates pools in a loop does not grow its atexit list without end.)
+    if (r.live.empty() && r.registrations < 64)
     {
-        std::atexit(asio_pal_shutdown_at_exit);
-        r.handler_installed = true;
+        if (std::atexit(asio_pal_shutdown_at_exit) == 0)
+            ++r.registrations;
     }
     r.live.push_back(p);
 }

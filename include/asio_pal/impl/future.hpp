@@ -107,6 +107,11 @@ struct collect_args
 /// Removes a waiter from its state when its operation is cancelled.
 struct listener_canceller
 {
+    listener_canceller(state_ptr<state_base> s, std::uint64_t i) noexcept
+        : state(std::move(s)), id(i)
+    {
+    }
+
     state_ptr<state_base> state;
     std::uint64_t id;
 

@@ -152,6 +152,14 @@ bool state_base::claim_inline() noexcept
     return true;
 }
 
+bool state_base::help() noexcept
+{
+    if (!owner_ || owner_ != current_owner() || !claim_inline())
+        return false;
+    run_claimed();
+    return true;
+}
+
 bool state_base::try_withdraw() noexcept
 {
     std::uint32_t s = status_.load(std::memory_order_relaxed);
@@ -171,20 +179,21 @@ void state_base::wait_out_withdrawal() noexcept
         std::this_thread::yield();
 }
 
-bool state_base::drop(task_id_t& cancelled_id) noexcept
+bool state_base::withdraw(task_id_t& cancelled_id) noexcept
 {
-    bool was_pending = try_withdraw();
-    if (was_pending)
-    {
-        cancelled_id = id_;
+    if (!try_withdraw())
+        return false;
+    cancelled_id = id_;
+    return true;
+}
+
+void state_base::discard(bool withdrawn) noexcept
+{
+    if (withdrawn)
         finish(task_status::cancelled);
-    }
     else
-    {
         wait_out_withdrawal();
-    }
     release();
-    return was_pending;
 }
 
 bool state_base::cancel() noexcept
@@ -255,11 +264,8 @@ bool state_base::wait_until(std::optional<std::chrono::steady_clock::time_point>
         return true;
     // Waiting on a task of our own pool from one of its workers: run it here rather than wait
     // for a worker that may never come (every worker may be waiting like us).
-    if (owner_ && owner_ == current_owner() && claim_inline())
-    {
-        run_claimed();
+    if (help())
         return true;
-    }
     std::uint32_t s = status_.load(std::memory_order_acquire);
     for (;;)
     {

@@ -63,12 +63,13 @@ public:
         }
     }
 
-    bool drop(task_id_t& cancelled_id) noexcept override
+    bool withdraw(task_id_t& cancelled_id) noexcept override
     {
         cancelled_id = 0;
-        destroy();
         return true;
     }
+
+    void discard(bool) noexcept override { destroy(); }
 
 private:
     void destroy() noexcept

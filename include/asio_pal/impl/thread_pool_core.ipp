@@ -135,11 +135,14 @@ void thread_pool_core::post(task_node* n) noexcept
     lock_type lock(mutex_);
     if (closed_ || broken_)
     {
+        std::exception_ptr why = closed_ ? std::make_exception_ptr(pool_closed_error(
+                                               "asio_pal: pool '" + options_.name +
+                                               "' is closed; a posted function was discarded"))
+                                         : broken_;
         lock.unlock();
         task_id_t id = 0;
         n->drop(id);
-        report_exception(std::make_exception_ptr(pool_closed_error(
-            "asio_pal: pool '" + options_.name + "' is closed; a posted function was discarded")));
+        report_exception(why);
         return;
     }
     ++pending_;
@@ -270,37 +273,50 @@ node_queue thread_pool_core::drain_locked() noexcept
 
 void thread_pool_core::drop_drained(node_queue q) noexcept
 {
+    // Withdraw everything, book the cancellations, and only then publish them: whoever sees a
+    // future cancelled by shutdown also finds it in cancelled_tasks().
+    node_queue withdrawn;
+    node_queue others;
     std::size_t dropped = 0;
     std::vector<task_id_t> ids;
     while (task_node* n = q.pop())
     {
         task_id_t id = 0;
-        if (n->drop(id))
+        if (!n->withdraw(id))
         {
-            ++dropped;
-            if (id != 0)
+            others.push(n);
+            continue;
+        }
+        withdrawn.push(n);
+        ++dropped;
+        if (id != 0)
+        {
+            try
             {
-                try
-                {
-                    ids.push_back(id);
-                }
-                catch (...)
-                {
-                }
+                ids.push_back(id);
+            }
+            catch (...)
+            {
             }
         }
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    BOOST_ASSERT(pending_ >= dropped);
-    pending_ -= dropped;
-    try
     {
-        cancelled_.insert(cancelled_.end(), ids.begin(), ids.end());
+        std::lock_guard<std::mutex> lock(mutex_);
+        BOOST_ASSERT(pending_ >= dropped);
+        pending_ -= dropped;
+        try
+        {
+            cancelled_.insert(cancelled_.end(), ids.begin(), ids.end());
+        }
+        catch (...)
+        {
+        }
+        notify_state_locked();
     }
-    catch (...)
-    {
-    }
-    notify_state_locked();
+    while (task_node* n = withdrawn.pop())
+        n->discard(true);
+    while (task_node* n = others.pop())
+        n->discard(false);
 }
 
 void thread_pool_core::break_pool(std::exception_ptr e) noexcept
