@@ -1,0 +1,88 @@
+//
+// bench/hop.cpp
+//
+// A coroutine on an io_context offloads a tiny function and resumes at home:
+// `co_await async_run(pool, f, use_awaitable)` against the raw pair
+// `co_await post(pool, use_awaitable); co_await post(io, use_awaitable)` on an
+// asio::thread_pool of the same size. Latency per hop, serial, same run.
+//
+
+#include <asio_pal/async_run.hpp>
+#include <asio_pal/thread_pool.hpp>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "bench_util.hpp"
+
+namespace net = boost::asio;
+namespace pal = asio_pal;
+
+namespace {
+
+constexpr int hops = 20'000;
+constexpr std::size_t workers = 2;
+
+double ours_hop_us(pal::thread_pool& pool)
+{
+    net::io_context io;
+    long sum = 0;
+    double s = bench::time_it([&] {
+        net::co_spawn(
+            io,
+            [&]() -> net::awaitable<void> {
+                for (int i = 0; i < hops; ++i)
+                    sum += co_await pal::async_run(pool, [i] { return i & 1; }, net::use_awaitable);
+            },
+            net::detached);
+        io.run();
+    });
+    if (sum != hops / 2)
+        std::abort();
+    return s / hops * 1e6;
+}
+
+double peer_hop_us(net::thread_pool& pool)
+{
+    net::io_context io;
+    long sum = 0;
+    double s = bench::time_it([&] {
+        net::co_spawn(
+            io,
+            [&]() -> net::awaitable<void> {
+                for (int i = 0; i < hops; ++i)
+                {
+                    co_await net::post(pool, net::use_awaitable);
+                    int v = i & 1;
+                    co_await net::post(io, net::use_awaitable);
+                    sum += v;
+                }
+            },
+            net::detached);
+        io.run();
+    });
+    if (sum != hops / 2)
+        std::abort();
+    return s / hops * 1e6;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    int rounds = bench::rounds(argc, argv);
+    bench::comparison hop{"co_await async_run hop io -> pool -> io", "us", false};
+    pal::thread_pool ours(workers);
+    net::thread_pool peer(workers);
+    for (int r = 0; r < rounds; ++r)
+    {
+        hop.ours.push_back(ours_hop_us(ours));
+        hop.peer.push_back(peer_hop_us(peer));
+    }
+    hop.print("post(pool); post(io)");
+}

@@ -1,0 +1,66 @@
+//
+// bench/post.cpp
+//
+// Fire-and-forget: post 1M tiny functions through the executor, then wait for all of them.
+// Peer: boost::asio::thread_pool with the same number of threads, measured in the same run.
+//
+
+#include <asio_pal/thread_pool.hpp>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <latch>
+
+#include "bench_util.hpp"
+
+namespace net = boost::asio;
+namespace pal = asio_pal;
+
+namespace {
+
+constexpr int tasks = 1'000'000;
+constexpr std::size_t workers = 2;
+
+// Posts `tasks` functions from this thread and returns when the last one has run.
+template <typename Executor>
+double post_all(const Executor& ex)
+{
+    std::atomic<int> left{tasks};
+    std::latch done(1);
+    return tasks / bench::time_it([&] {
+        for (int i = 0; i < tasks; ++i)
+            net::post(ex, [&] {
+                if (left.fetch_sub(1, std::memory_order_relaxed) == 1)
+                    done.count_down();
+            });
+        done.wait();
+    });
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    int rounds = bench::rounds(argc, argv);
+    bench::comparison warm{"post 1M tiny tasks, then wait (warm pool)", "tasks/s"};
+    bench::comparison cold{"same, new pool each round (elastic start)", "tasks/s"};
+    pal::thread_pool ours(workers);
+    net::thread_pool peer(workers);
+    for (int r = 0; r < rounds; ++r)
+    {
+        warm.ours.push_back(post_all(ours.get_executor()));
+        warm.peer.push_back(post_all(peer.get_executor()));
+        {
+            pal::thread_pool fresh(workers);
+            cold.ours.push_back(post_all(fresh.get_executor()));
+        }
+        {
+            net::thread_pool fresh(workers);
+            cold.peer.push_back(post_all(fresh.get_executor()));
+        }
+    }
+    warm.print("asio::thread_pool(2)");
+    cold.print("asio::thread_pool(2)");
+}

@@ -1,0 +1,158 @@
+//
+// test/helpers/exit_leaked_pool.cpp
+//
+// Exit helper (plain program, run by test/exit.cpp): pools made with `new` and never deleted
+// are alive when main returns. One has only idle workers with a 60 s idle timeout (an exit that
+// waited for them would take a minute); the other has a single worker running a task and three
+// tasks queued behind it. At exit the running task must finish, the queued ones must end
+// cancelled without running, every pool thread must be gone before the atexit handlers
+// registered earlier run, and the program must exit with status 7.
+//
+// Lines printed (each flushed at once):
+//   leaked: idle pool ready, workers=4
+//   leaked: busy pool ready, pending=3
+//   leaked: main returning
+//   leaked: busy task finished, pool closed
+//   leaked: pending task 0 cancelled      (also 1 and 2; "leaked: pending task K RAN" never)
+//   leaked: late exit handler, pool threads left=0
+//
+
+#include "asio_pal/thread_pool.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <dirent.h>
+
+namespace pal = asio_pal;
+
+namespace {
+
+// Prints one line with one stdio call, so lines from several threads never interleave.
+void say(const char* format, ...)
+{
+    char line[256];
+    va_list args;
+    va_start(args, format);
+    int n = std::vsnprintf(line, sizeof line - 1, format, args);
+    va_end(args);
+    std::size_t len =
+        n < 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - 2);
+    line[len] = '\n';
+    std::fwrite(line, 1, len + 1, stdout);
+    std::fflush(stdout);
+}
+
+// Threads of this process whose name starts with `prefix` (pool workers are named after their
+// pool).
+int count_threads_named(const char* prefix)
+{
+    int n = 0;
+    DIR* dir = opendir("/proc/self/task");
+    if (!dir)
+        return -1;
+    while (dirent* e = readdir(dir))
+    {
+        if (e->d_name[0] == '.')
+            continue;
+        std::string path = std::string("/proc/self/task/") + e->d_name + "/comm";
+        if (std::FILE* f = std::fopen(path.c_str(), "r"))
+        {
+            char name[64] = {};
+            if (std::fgets(name, sizeof name, f) &&
+                std::strncmp(name, prefix, std::strlen(prefix)) == 0)
+                ++n;
+            std::fclose(f);
+        }
+    }
+    closedir(dir);
+    return n;
+}
+
+// Polls `done` until it holds or `limit` passes; false on timeout.
+template <typename Pred>
+bool wait_for(Pred done, std::chrono::seconds limit = std::chrono::seconds(20))
+{
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done())
+    {
+        if (std::chrono::steady_clock::now() > deadline)
+            return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+}
+
+// Leaked on purpose; global so that LeakSanitizer sees them as reachable.
+pal::thread_pool* idle_pool = nullptr;
+pal::thread_pool* busy_pool = nullptr;
+
+std::atomic<bool> release{false};
+std::atomic<bool> started{false};
+
+// Registered before the first pool exists, so it runs after asio_pal's exit handler.
+extern "C" void late_exit_handler()
+{
+    say("leaked: late exit handler, pool threads left=%d", count_threads_named("xl_"));
+}
+
+} // namespace
+
+int main()
+{
+    std::atexit(late_exit_handler);
+
+    idle_pool = new pal::thread_pool(pal::pool_options{
+        .max_workers = 4, .name = "xl_idle", .idle_timeout = std::chrono::seconds(60)});
+    std::vector<pal::future<int>> warm;
+    for (int i = 0; i < 8; ++i)
+        warm.push_back(idle_pool->submit([](int x) { return x + 1; }, i));
+    for (auto& f : warm)
+        f.collect(std::chrono::seconds(30));
+    idle_pool->spawn_workers(4);
+    say("leaked: idle pool ready, workers=%zu", idle_pool->count_workers());
+
+    busy_pool = new pal::thread_pool(pal::pool_options{
+        .max_workers = 1, .name = "xl_busy", .idle_timeout = std::chrono::seconds(60)});
+    busy_pool->submit([] {
+        started = true;
+        if (!wait_for([] { return release.load(); }))
+        {
+            say("leaked: busy task timed out waiting for main to return");
+            return;
+        }
+        // Still running when the exit-time shutdown starts: it waits for it.
+        if (!wait_for([] { return busy_pool->is_closed(); }))
+        {
+            say("leaked: busy task timed out waiting for the pool to close");
+            return;
+        }
+        say("leaked: busy task finished, pool closed");
+    });
+    if (!wait_for([] { return started.load(); }))
+    {
+        say("leaked: busy task never started");
+        return 1;
+    }
+    for (int i = 0; i < 3; ++i)
+    {
+        pal::future<void> f = busy_pool->submit([i] { say("leaked: pending task %d RAN", i); });
+        f.add_callback([i](const pal::future<void>& done) {
+            say("leaked: pending task %d %s", i,
+                done.is_cancelled() ? "cancelled" : "ended NOT cancelled");
+        });
+    }
+    say("leaked: busy pool ready, pending=%zu", busy_pool->count_pending_tasks());
+
+    say("leaked: main returning");
+    release = true;
+    return 7;
+}

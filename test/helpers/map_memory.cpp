@@ -1,0 +1,69 @@
+// Helper program of the map_memory test (test/map_memory.cpp); not a Boost.Test module.
+//
+// Usage: map_memory <N>
+// Runs a lazy thread_pool::map over std::views::iota(0, N) with buffer_size 8 and chunk_size
+// 1000 (so 10,000,000 items make 10,000 tasks) on a pool of two workers, checks the sum of the
+// results, then prints one line:
+//     items <N> sum <sum> peak_rss_kib <peak resident set size, getrusage ru_maxrss>
+// Exit status: 0 when the sum is right, 1 when it is wrong, 2 for a bad command line, 3 when the
+// map threw.
+
+#include "asio_pal/map.hpp"
+#include "asio_pal/thread_pool.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <ranges>
+
+#include <sys/resource.h>
+
+namespace pal = asio_pal;
+
+int main(int argc, char** argv)
+{
+    if (argc != 2)
+    {
+        std::fprintf(stderr, "usage: %s <number of items>\n", argv[0]);
+        return 2;
+    }
+    errno = 0;
+    char* end = nullptr;
+    const long n = std::strtol(argv[1], &end, 10);
+    if (errno != 0 || end == argv[1] || *end != '\0' || n < 0)
+    {
+        std::fprintf(stderr, "map_memory: bad number of items '%s'\n", argv[1]);
+        return 2;
+    }
+
+    long long sum = 0;
+    try
+    {
+        pal::thread_pool pool(2);
+        for (long v : pool.map([](long x) { return 2 * x; }, std::views::iota(0L, n),
+                               pal::map_options{.chunk_size = 1000, .buffer_size = 8}))
+            sum += v;
+    }
+    catch (const std::exception& e)
+    {
+        std::fprintf(stderr, "map_memory: the map threw: %s\n", e.what());
+        return 3;
+    }
+
+    const long long expected = static_cast<long long>(n) * (n - 1); // 2 * (0 + ... + n-1)
+    rusage usage{};
+    if (getrusage(RUSAGE_SELF, &usage) != 0)
+    {
+        std::perror("map_memory: getrusage");
+        return 3;
+    }
+    std::printf("items %ld sum %lld peak_rss_kib %ld\n", n, sum, usage.ru_maxrss);
+    std::fflush(stdout);
+    if (sum != expected)
+    {
+        std::fprintf(stderr, "map_memory: sum %lld, expected %lld\n", sum, expected);
+        return 1;
+    }
+    return 0;
+}
