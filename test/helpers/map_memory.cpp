@@ -1,7 +1,7 @@
 // Helper program of the map_memory test (test/map_memory.cpp); not a Boost.Test module.
 //
 // Usage: map_memory <N>
-// Runs a lazy thread_pool::map over std::views::iota(0, N) with buffer_size 8 and chunk_size
+// Runs a lazy thread_pool::map over std::views::iota(0L, N) with buffer_size 8 and chunk_size
 // 1000 (so 10,000,000 items make 10,000 tasks) on a pool of two workers, checks the sum of the
 // results, then prints one line:
 //     items <N> sum <sum> peak_rss_kib <peak resident set size, getrusage ru_maxrss>
@@ -14,12 +14,69 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstddef>
 #include <exception>
+#include <iterator>
 #include <ranges>
 
 #include <sys/resource.h>
 
 namespace pal = asio_pal;
+
+namespace {
+
+#if defined(__clang__) && __clang_major__ < 15 && defined(__GLIBCXX__)
+// clang 14 cannot use libstdc++ 12's views (std::views::iota fails std::ranges::range there):
+// count with a hand-written input range instead.
+class count_to
+{
+public:
+    class iterator
+    {
+    public:
+        using value_type = long;
+        using difference_type = std::ptrdiff_t;
+        using iterator_concept = std::input_iterator_tag;
+
+        iterator() = default;
+        iterator(long i, long n) : i_(i), n_(n) {}
+        long operator*() const { return i_; }
+        iterator& operator++()
+        {
+            ++i_;
+            return *this;
+        }
+        void operator++(int) { ++i_; }
+        friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept
+        {
+            return it.i_ >= it.n_;
+        }
+
+    private:
+        long i_ = 0;
+        long n_ = 0;
+    };
+
+    explicit count_to(long n) : n_(n) {}
+    iterator begin() const { return iterator(0, n_); }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+private:
+    long n_;
+};
+
+count_to items(long n)
+{
+    return count_to(n);
+}
+#else
+auto items(long n)
+{
+    return std::views::iota(0L, n);
+}
+#endif
+
+} // namespace
 
 int main(int argc, char** argv)
 {
@@ -41,7 +98,7 @@ int main(int argc, char** argv)
     try
     {
         pal::thread_pool pool(2);
-        for (long v : pool.map([](long x) { return 2 * x; }, std::views::iota(0L, n),
+        for (long v : pool.map([](long x) { return 2 * x; }, items(n),
                                pal::map_options{.chunk_size = 1000, .buffer_size = 8}))
             sum += v;
     }
