@@ -62,6 +62,16 @@
 #include <variant>
 #include <vector>
 
+// clang 14 cannot use libstdc++ 12's standard views: every range built on view_interface
+// (std::views::iota(0), istream_view, filter, take...) fails std::ranges::range there. With it,
+// the tests use hand-written ranges of the same kinds (infinite, single-pass) where g++ uses the
+// standard views, and skip the tests of view adaptors over a map.
+#if defined(__clang__) && __clang_major__ < 15 && defined(__GLIBCXX__)
+#define ASIO_PAL_TEST_STD_VIEWS 0
+#else
+#define ASIO_PAL_TEST_STD_VIEWS 1
+#endif
+
 namespace net = boost::asio;
 namespace pal = asio_pal;
 using namespace std::chrono_literals;
@@ -167,6 +177,125 @@ public:
 private:
     std::shared_ptr<state> s_ = std::make_shared<state>();
 };
+
+/// A sentinel never reached: the end of an infinite range.
+struct unreachable
+{
+};
+
+/// f(0), f(1), f(2)...: an infinite input range of a user-defined type, with a sentinel.
+template <typename F>
+class generated
+{
+public:
+    class iterator
+    {
+    public:
+        using value_type = std::invoke_result_t<const F&, long>;
+        using difference_type = std::ptrdiff_t;
+        using iterator_concept = std::input_iterator_tag;
+
+        iterator() = default;
+        iterator(const F* f, long i) : f_(f), i_(i) {}
+        value_type operator*() const { return (*f_)(i_); }
+        iterator& operator++()
+        {
+            ++i_;
+            return *this;
+        }
+        void operator++(int) { ++i_; }
+        friend bool operator==(const iterator&, unreachable) noexcept { return false; }
+
+    private:
+        const F* f_ = nullptr;
+        long i_ = 0;
+    };
+
+    explicit generated(F f) : f_(std::move(f)) {}
+    iterator begin() const { return iterator(&f_, 0); }
+    unreachable end() const noexcept { return {}; }
+
+private:
+    F f_;
+};
+
+/// The ints of a stream, read as the range is iterated: a single-pass input range of a
+/// user-defined type (what std::ranges::istream_view<int> is).
+class int_stream
+{
+public:
+    class iterator
+    {
+    public:
+        using value_type = int;
+        using difference_type = std::ptrdiff_t;
+        using iterator_concept = std::input_iterator_tag;
+
+        iterator() = default;
+        explicit iterator(int_stream* s) : s_(s) {}
+        int operator*() const { return s_->value_; }
+        iterator& operator++()
+        {
+            s_->read();
+            return *this;
+        }
+        void operator++(int) { s_->read(); }
+        friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept
+        {
+            return it.at_end();
+        }
+
+    private:
+        bool at_end() const noexcept { return !s_->good_; }
+
+        int_stream* s_ = nullptr;
+    };
+
+    explicit int_stream(std::istream& in) : in_(&in) {}
+    iterator begin()
+    {
+        read();
+        return iterator(this);
+    }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+private:
+    void read() { good_ = static_cast<bool>(*in_ >> value_); }
+
+    std::istream* in_;
+    int value_ = 0;
+    bool good_ = false;
+};
+
+/// 0, 1, 2... as int: std::views::iota(0) (a generated range where views are unusable).
+auto naturals()
+{
+#if ASIO_PAL_TEST_STD_VIEWS
+    return std::views::iota(0);
+#else
+    return generated([](long i) { return static_cast<int>(i); });
+#endif
+}
+
+/// 0, 1, 2... as long: std::views::iota(0L).
+auto naturals_long()
+{
+#if ASIO_PAL_TEST_STD_VIEWS
+    return std::views::iota(0L);
+#else
+    return generated([](long i) { return i; });
+#endif
+}
+
+/// The ints of `in`, single pass: std::ranges::istream_view<int>(in).
+auto ints_of(std::istream& in)
+{
+#if ASIO_PAL_TEST_STD_VIEWS
+    return std::ranges::istream_view<int>(in);
+#else
+    return int_stream(in);
+#endif
+}
 
 /// The eight members of the map family.
 enum class variant
@@ -609,20 +738,20 @@ BOOST_AUTO_TEST_CASE(map_zips_its_ranges_and_the_shortest_wins)
         BOOST_TEST_CONTEXT("chunk_size=" << chunk)
         {
             pal::map_options o{.chunk_size = chunk, .buffer_size = 2};
-            auto lazy = pool.map(f, std::views::iota(0L), words, halves, o);
+            auto lazy = pool.map(f, naturals_long(), words, halves, o);
             BOOST_TEST(drain(lazy) == expected, boost::test_tools::per_element());
             // An infinite range with map_all: it stops at the shortest too.
-            auto all = pool.map_all(f, std::views::iota(0L), words, halves, o);
+            auto all = pool.map_all(f, naturals_long(), words, halves, o);
             BOOST_TEST(drain(all) == expected, boost::test_tools::per_element());
             // The infinite range last.
             auto last = pool.map([](const std::string& w, int i) { return w + std::to_string(i); },
-                                 words, std::views::iota(10), o);
-            BOOST_TEST(drain(last) == (std::vector<std::string>{"a10", "bb11", "ccc12"}),
+                                 words, naturals(), o);
+            BOOST_TEST(drain(last) == (std::vector<std::string>{"a0", "bb1", "ccc2"}),
                        boost::test_tools::per_element());
         }
     }
     // Zipping with an empty range gives nothing, even next to an infinite one.
-    auto none = pool.map([](int a, int b) { return a + b; }, std::views::iota(0), std::vector<int>{});
+    auto none = pool.map([](int a, int b) { return a + b; }, naturals(), std::vector<int>{});
     BOOST_TEST((none.begin() == none.end()));
 }
 
@@ -783,7 +912,7 @@ BOOST_AUTO_TEST_CASE(a_lazy_map_over_an_infinite_range)
                     return i * i;
                 };
                 pal::map_options o{.chunk_size = 5, .buffer_size = 4, .keep_order = ordered};
-                auto r = pool.map(f, std::views::iota(0L), o);
+                auto r = pool.map(f, naturals_long(), o);
                 std::vector<long> got;
                 for (long v : r)
                 {
@@ -814,7 +943,11 @@ BOOST_AUTO_TEST_CASE(a_lazy_map_over_an_infinite_range)
 
     // starmap over an infinite view of tuples.
     pal::thread_pool pool(2);
+#if ASIO_PAL_TEST_STD_VIEWS
     auto pairs = std::views::iota(0) | std::views::transform([](int i) { return std::tuple{i, i + 1}; });
+#else
+    auto pairs = generated([](long i) { return std::tuple{static_cast<int>(i), static_cast<int>(i) + 1}; });
+#endif
     std::vector<int> got;
     for (int v : pool.starmap([](int a, int b) { return a * b; }, pairs,
                               pal::map_options{.chunk_size = 3, .buffer_size = 2}))
@@ -827,6 +960,41 @@ BOOST_AUTO_TEST_CASE(a_lazy_map_over_an_infinite_range)
     BOOST_TEST(pool.join(long_wait));
 }
 
+BOOST_AUTO_TEST_CASE(a_lazy_map_over_a_user_defined_infinite_range)
+{
+    // A range type of the user's, with a sentinel type of its own (any compiler).
+    pal::thread_pool pool(2);
+    auto cubes = generated([](long i) { return i * i * i; });
+    auto zipped = pool.map([](long c, const std::string& s) { return s + std::to_string(c); }, cubes,
+                           std::vector<std::string>{"a", "b", "c", "d"},
+                           pal::map_options{.chunk_size = 3, .buffer_size = 2});
+    BOOST_TEST(drain(zipped) == (std::vector<std::string>{"a0", "b1", "c8", "d27"}),
+               boost::test_tools::per_element());
+
+    std::vector<long> got;
+    for (long v : pool.map_unordered([](long c) { return c + 1; }, cubes,
+                                     pal::map_options{.chunk_size = 2, .buffer_size = 3}))
+    {
+        got.push_back(v);
+        if (got.size() == 10)
+            break;
+    }
+    std::sort(got.begin(), got.end());
+    BOOST_TEST(got == (std::vector<long>{1, 2, 9, 28, 65, 126, 217, 344, 513, 730}),
+               boost::test_tools::per_element());
+
+    auto tuples = generated([](long i) { return std::tuple<long, long>{i, 2 * i}; });
+    std::vector<long> sums;
+    for (long v : pool.starmap([](long a, long b) { return a + b; }, tuples))
+    {
+        sums.push_back(v);
+        if (sums.size() == 4)
+            break;
+    }
+    BOOST_TEST(sums == (std::vector<long>{0, 3, 6, 9}), boost::test_tools::per_element());
+    BOOST_TEST(pool.join(long_wait));
+}
+
 BOOST_AUTO_TEST_CASE(a_lazy_map_over_a_single_pass_istream_view)
 {
     pal::thread_pool pool(3);
@@ -836,7 +1004,7 @@ BOOST_AUTO_TEST_CASE(a_lazy_map_over_a_single_pass_istream_view)
         BOOST_TEST_CONTEXT("chunk_size=" << chunk)
         {
             std::istringstream in("3 1 4 1 5 9 2 6 5 3 5");
-            auto r = pool.map([](int x) { return x * x; }, std::ranges::istream_view<int>(in),
+            auto r = pool.map([](int x) { return x * x; }, ints_of(in),
                               pal::map_options{.chunk_size = chunk, .buffer_size = 2});
             BOOST_TEST(static_cast<long>(in.tellg()) == 0L); // not even read before the first step
             BOOST_TEST(drain(r) == squares, boost::test_tools::per_element());
@@ -844,7 +1012,7 @@ BOOST_AUTO_TEST_CASE(a_lazy_map_over_a_single_pass_istream_view)
 
             // An lvalue istream view, unordered.
             std::istringstream in2("3 1 4 1 5 9 2 6 5 3 5");
-            auto view = std::ranges::istream_view<int>(in2);
+            auto view = ints_of(in2);
             auto u = pool.map_unordered([](int x) { return x * x; }, view,
                                         pal::map_options{.chunk_size = chunk, .buffer_size = 3});
             std::vector<int> got = drain(u);
@@ -854,8 +1022,7 @@ BOOST_AUTO_TEST_CASE(a_lazy_map_over_a_single_pass_istream_view)
 
             // Zipped with an infinite range: the indices pair up with the stream's items.
             std::istringstream in3("7 8 9");
-            auto z = pool.map([](int i, int x) { return i * 100 + x; }, std::views::iota(0),
-                              std::ranges::istream_view<int>(in3),
+            auto z = pool.map([](int i, int x) { return i * 100 + x; }, naturals(), ints_of(in3),
                               pal::map_options{.chunk_size = chunk});
             BOOST_TEST(drain(z) == (std::vector<int>{7, 108, 209}), boost::test_tools::per_element());
         }
@@ -875,7 +1042,8 @@ namespace {
 /// pending, and every busy worker is inside a started, unfinished chunk. Then every submitted
 /// chunk has started, so "chunks started - chunks consumed" is the number submitted and not
 /// consumed, and so is "pending + busy": both must be exactly min(buffer, chunks left).
-void check_buffer_bound(variant v, std::size_t chunk, std::size_t buffer)
+/// Returns false when the pool never settled (the control of the test was lost).
+bool check_buffer_bound(variant v, std::size_t chunk, std::size_t buffer)
 {
     const int n = 24;
     const int chunks = (n + static_cast<int>(chunk) - 1) / static_cast<int>(chunk);
@@ -884,7 +1052,7 @@ void check_buffer_bound(variant v, std::size_t chunk, std::size_t buffer)
     pal::thread_pool pool(buffer + 3);
     gate g;
     g.raise(1); // chunk 0 may finish
-    auto f = [&started, &finished, d = g.get_door(), chunk, n](int i, int) {
+    auto f = [&started, &finished, d = g.get_door(), chunk](int i, int) {
         const int c = i / static_cast<int>(chunk);
         if (i % static_cast<int>(chunk) == 0)
             ++started;
@@ -909,7 +1077,14 @@ void check_buffer_bound(variant v, std::size_t chunk, std::size_t buffer)
             return pool.count_pending_tasks() == 0 &&
                    static_cast<int>(pool.count_busy_workers()) == started.load() - finished.load();
         });
-        BOOST_TEST(still, "the pool never settled at chunk " << c);
+        if (!still)
+        {
+            BOOST_ERROR("the pool never settled at chunk "
+                        << c << ": pending " << pool.count_pending_tasks() << ", busy "
+                        << pool.count_busy_workers() << ", started " << started.load()
+                        << ", finished " << finished.load());
+            return false; // the rest would only wait again
+        }
         const int ahead = started.load() - (c + 1);
         const int in_pool =
             static_cast<int>(pool.count_pending_tasks() + pool.count_busy_workers());
@@ -927,6 +1102,7 @@ void check_buffer_bound(variant v, std::size_t chunk, std::size_t buffer)
         BOOST_TEST(got == iota_vector(n), boost::test_tools::per_element());
     else
         BOOST_TEST(whole_chunks(got, n, static_cast<int>(chunk)), "got " << to_string(got));
+    return true;
 }
 
 } // namespace
@@ -941,7 +1117,8 @@ BOOST_AUTO_TEST_CASE(at_most_buffer_size_chunks_are_submitted_and_not_consumed)
         {
             BOOST_TEST_CONTEXT(v << " chunk_size=" << chunk << " buffer_size=" << buffer)
             {
-                check_buffer_bound(v, chunk, buffer);
+                if (!check_buffer_bound(v, chunk, buffer))
+                    return; // later cases would fail the same way, slowly
             }
         }
 }
@@ -1333,7 +1510,7 @@ BOOST_AUTO_TEST_CASE(breaking_out_of_a_lazy_map_over_iota_cancels_the_rest)
                          ++calls;
                          return i;
                      },
-                     std::views::iota(0), pal::map_options{.buffer_size = 4, .keep_order = ordered}))
+                     naturals(), pal::map_options{.buffer_size = 4, .keep_order = ordered}))
             {
                 (void)v;
                 if (++seen == 10)
@@ -1367,7 +1544,7 @@ BOOST_AUTO_TEST_CASE(abandoning_a_map_with_running_and_queued_chunks)
                 return i;
             };
             std::packaged_task<void()> loop([&] {
-                for (int v : pool.map(f, std::views::iota(0),
+                for (int v : pool.map(f, naturals(),
                                       pal::map_options{.buffer_size = 4, .keep_order = ordered}))
                 {
                     got.push_back(v);
@@ -1423,7 +1600,7 @@ BOOST_AUTO_TEST_CASE(std_ranges_algorithms_and_views_accept_a_map)
     BOOST_TEST(even == 50);
 
     // find_if on an infinite lazy map, then go on from where it stopped.
-    auto r = pool.map(square, std::views::iota(0), pal::map_options{.buffer_size = 3});
+    auto r = pool.map(square, naturals(), pal::map_options{.buffer_size = 3});
     auto it = std::ranges::find_if(r, [](int x) { return x > 50; });
     BOOST_TEST_REQUIRE((it != r.end()));
     BOOST_TEST(*it == 64);
@@ -1439,6 +1616,7 @@ BOOST_AUTO_TEST_CASE(std_ranges_algorithms_and_views_accept_a_map)
                                                std::vector<std::tuple<int, int>>{{1, 2}, {3, 4}}),
                                   std::vector<int>{3, 7}));
 
+#if ASIO_PAL_TEST_STD_VIEWS
     std::vector<int> first;
     for (int v : pool.map(square, std::views::iota(0)) | std::views::take(5))
         first.push_back(v);
@@ -1450,6 +1628,7 @@ BOOST_AUTO_TEST_CASE(std_ranges_algorithms_and_views_accept_a_map)
         texts.push_back(s);
     BOOST_TEST(texts == (std::vector<std::string>{"0", "1", "4", "9"}),
                boost::test_tools::per_element());
+#endif
 
     int sum = 0;
     std::ranges::for_each(pool.map_unordered(square, iota_vector(10), pal::map_options{.buffer_size = 4}),
