@@ -27,6 +27,7 @@ enum class errc
     worker_died,      ///< A worker process died while running the task.
     unregistered_task,
     remote_failure,   ///< A task in a worker process failed with an untransportable exception.
+    protocol_error,   ///< A worker process sent a corrupt, oversized or undecodable frame.
 };
 
 /// The error category of asio_pal ("asio_pal").
@@ -155,6 +156,20 @@ class unregistered_task_error : public error
 public:
     explicit unregistered_task_error(const std::string& what)
         : error(make_error_code(errc::unregistered_task), what)
+    {
+    }
+};
+
+/**
+ * A worker process broke the protocol: a corrupt or oversized frame, garbage on the protocol
+ * pipe, or a reply that does not decode as the task's result type. The worker concerned is
+ * retired; the pool keeps working.
+ */
+class protocol_error : public error
+{
+public:
+    explicit protocol_error(const std::string& what)
+        : error(make_error_code(errc::protocol_error), what)
     {
     }
 };

@@ -38,6 +38,8 @@ public:
             return "the function is not registered for process pools";
         case errc::remote_failure:
             return "the task failed in a worker process";
+        case errc::protocol_error:
+            return "a worker process broke the protocol";
         }
         return "asio_pal error " + std::to_string(ev);
     }

@@ -1,0 +1,55 @@
+//
+// asio_pal/detail/worker_protocol.hpp
+//
+// What a process pool and its worker processes agree on: the command line that marks a
+// worker, the descriptors and the signal of the protocol.
+//
+
+#ifndef ASIO_PAL_DETAIL_WORKER_PROTOCOL_HPP
+#define ASIO_PAL_DETAIL_WORKER_PROTOCOL_HPP
+
+#include <csignal>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace asio_pal::detail {
+
+/// The worker reads frames from this descriptor (dup2'ed there by the spawn).
+inline constexpr int worker_input_fd = 3;
+/// The worker writes frames to this descriptor; stdout and stderr stay the program's.
+inline constexpr int worker_output_fd = 4;
+
+/// The first argument of a worker's command line.
+inline constexpr std::string_view worker_marker = "--asio-pal-worker";
+/// Bumped whenever the frames change, so a stale worker executable is refused clearly.
+inline constexpr std::string_view protocol_version = "1";
+
+/// Bounds of process_pool_options::max_frame_size.
+inline constexpr std::size_t min_max_frame_size = 4096;
+inline constexpr std::size_t max_max_frame_size = std::size_t{1} << 31;
+
+/// The signal that asks a worker to stop task N (sigqueue value = low 32 bits of its sequence):
+/// a worker running N exits at once; otherwise it skips N when it comes to it.
+inline int cancel_signal() noexcept
+{
+    return SIGRTMIN + 1;
+}
+
+/// The exit status of a worker that stopped its running task on request.
+inline constexpr int cancelled_exit_status = 125;
+
+/// Command line of a worker: executable, marker, protocol version, parent pid, frame limit,
+/// pool name.
+std::vector<std::string> worker_arguments(const std::string& executable, pid_t parent,
+                                          std::size_t max_frame_size, const std::string& pool);
+
+/// A function the library registers itself, so test() needs nothing from the program: 2 * x.
+int probe_task(int x);
+
+} // namespace asio_pal::detail
+
+#endif // ASIO_PAL_DETAIL_WORKER_PROTOCOL_HPP

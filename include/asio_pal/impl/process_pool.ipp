@@ -1,0 +1,1336 @@
+//
+// asio_pal/impl/process_pool.ipp
+//
+// The threaded shell of a process pool: spawning, pipes, process handles and the pool's
+// bookkeeping. Every I/O object lives on one strand (the pool's I/O thread, or the user's
+// executor); other threads only touch the counters and queue under the mutex.
+//
+
+#ifndef ASIO_PAL_IMPL_PROCESS_POOL_IPP
+#define ASIO_PAL_IMPL_PROCESS_POOL_IPP
+
+#include "asio_pal/detail/elastic.hpp"
+#include "asio_pal/detail/exit_registry.hpp"
+#include "asio_pal/detail/process_policy.hpp"
+#include "asio_pal/detail/worker_protocol.hpp"
+#include "asio_pal/process_pool.hpp"
+
+// Process v2 with std::filesystem needs boost/optional first (1.81).
+#include <boost/optional.hpp>
+#ifndef BOOST_PROCESS_USE_STD_FS
+#define BOOST_PROCESS_USE_STD_FS 1
+#endif
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/process/v2/process.hpp>
+
+#include <cerrno>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace asio_pal {
+namespace detail {
+
+exit_info decode_wait_status(int status) noexcept
+{
+    exit_info e;
+    if (WIFSIGNALED(status))
+        e.signal = WTERMSIG(status);
+    else if (WIFEXITED(status))
+        e.exit_status = WEXITSTATUS(status);
+    return e;
+}
+
+std::string describe_exit(const exit_info& e)
+{
+    if (e.signal != 0)
+    {
+        const char* name = sigabbrev_np(e.signal);
+        return "killed by signal " + std::to_string(e.signal) +
+               (name ? std::string(" (SIG") + name + ")" : std::string());
+    }
+    return "exited with status " + std::to_string(e.exit_status);
+}
+
+std::exception_ptr undecodable_reply(const task_entry& entry, std::exception_ptr cause) noexcept
+{
+    std::string why = "unknown error";
+    try
+    {
+        std::rethrow_exception(cause);
+    }
+    catch (const std::exception& e)
+    {
+        why = e.what();
+    }
+    catch (...)
+    {
+    }
+    return std::make_exception_ptr(protocol_error("asio_pal: the reply of task '" + entry.name +
+                                                  "' cannot be decoded: " + why));
+}
+
+process_pool_options resolve_process_options(process_pool_options o)
+{
+    pool_options common{.max_workers = o.max_workers,
+                        .name = o.name,
+                        .idle_timeout = o.idle_timeout,
+                        .max_tasks_per_worker = o.max_tasks_per_worker};
+    common = resolve_options(std::move(common), hardware_threads());
+    o.max_workers = common.max_workers;
+    o.idle_timeout = common.idle_timeout;
+    if (o.name.empty())
+        o.name = "process_pool";
+    if (o.max_frame_size < min_max_frame_size || o.max_frame_size > max_max_frame_size)
+        throw std::invalid_argument(
+            "asio_pal: process_pool_options.max_frame_size must be between " +
+            std::to_string(min_max_frame_size) + " and " + std::to_string(max_max_frame_size) +
+            " bytes, not " + std::to_string(o.max_frame_size));
+    if (o.worker_executable.empty())
+        o.worker_executable = "/proc/self/exe";
+    else if (::access(o.worker_executable.c_str(), X_OK) != 0)
+        throw std::invalid_argument("asio_pal: process_pool_options.worker_executable '" +
+                                    o.worker_executable + "' is not an executable file");
+    return o;
+}
+
+namespace {
+
+/// Wraps `cause` as the nested exception of an E carrying `what`.
+template <typename E>
+std::exception_ptr nest(const std::string& what, std::exception_ptr cause)
+{
+    try
+    {
+        std::rethrow_exception(cause);
+    }
+    catch (...)
+    {
+        try
+        {
+            std::throw_with_nested(E(what));
+        }
+        catch (...)
+        {
+            return std::current_exception();
+        }
+    }
+}
+
+void close_fd(int& fd) noexcept
+{
+    if (fd >= 0)
+        ::close(fd);
+    fd = -1;
+}
+
+/// Moves `fd` above the protocol fds, so that dup2 onto 3 and 4 never meets itself.
+int above_protocol_fds(int fd)
+{
+    if (fd > worker_output_fd)
+        return fd;
+    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, worker_output_fd + 1);
+    int saved = errno;
+    ::close(fd);
+    if (moved < 0)
+        throw std::system_error(saved, std::generic_category(), "asio_pal: fcntl");
+    return moved;
+}
+
+/// Ignore SIGPIPE unless the program chose a disposition: a worker that dies must not kill the
+/// parent through a write to its pipe.
+void ignore_sigpipe_once() noexcept
+{
+    static std::once_flag once;
+    std::call_once(once, [] {
+        struct sigaction old{};
+        if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL)
+            ::signal(SIGPIPE, SIG_IGN);
+    });
+}
+
+} // namespace
+
+/// One worker process, owned by the strand.
+struct worker_process
+{
+    enum class phase
+    {
+        starting, ///< spawned; its hello has not come
+        ready,    ///< takes tasks
+        retiring, ///< told to quit, or being stopped
+    };
+
+    worker_process(const net::any_io_executor& ex, std::size_t max_frame)
+        : to_child(ex), from_child(ex), idle_timer(ex), decoder(max_frame)
+    {
+    }
+
+    std::uint64_t serial = 0;
+    pid_t pid = -1;
+    phase state = phase::starting;
+    std::optional<boost::process::v2::basic_process<net::any_io_executor>> process;
+    net::posix::stream_descriptor to_child;
+    net::posix::stream_descriptor from_child;
+    net::steady_timer idle_timer;
+    frame_decoder decoder;
+    std::vector<char> writing_buf; // being written
+    std::vector<char> queued_buf;  // frames waiting for the write in progress
+    bool writing = false;
+    std::deque<remote_task*> in_flight; // sent, not answered, in order
+    std::deque<std::uint64_t> in_flight_seq;
+    std::uint64_t next_seq = 1;
+    std::size_t sent = 0;
+    std::chrono::steady_clock::time_point last_progress{};
+    std::chrono::nanoseconds average{0};
+    bool has_history = false;
+    bool eof = false;
+    bool exited = false;
+    bool counted_busy = false;
+    bool counted_retiring = false;
+    bool failed = false; // protocol failure: in-flight tasks already failed
+    bool said_hello = false;
+    exit_info exit{};
+};
+
+class process_pool_core final : public task_owner, public exit_participant
+{
+public:
+    using lock_type = std::unique_lock<std::mutex>;
+    using deadline_t = std::optional<std::chrono::steady_clock::time_point>;
+
+    process_pool_core(process_pool_options o, std::optional<net::any_io_executor> user_io)
+        : options_(std::move(o))
+    {
+        ignore_sigpipe_once();
+        if (user_io)
+        {
+            strand_.emplace(net::make_strand(*user_io));
+        }
+        else
+        {
+            own_io_.emplace(1);
+            strand_.emplace(net::make_strand(own_io_->get_executor()));
+            guard_.emplace(own_io_->get_executor());
+            // Signals stay with the program's threads (as Asio's scheduler does), and the
+            // thread lives as long as the pool: children's death signal follows their
+            // spawning thread.
+            sigset_t all, old;
+            sigfillset(&all);
+            ::pthread_sigmask(SIG_BLOCK, &all, &old);
+            io_thread_ = std::thread([this] { own_io_->run(); });
+            ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        }
+        register_at_exit(this);
+    }
+
+    ~process_pool_core()
+    {
+        unregister_at_exit(this);
+        stop_io();
+    }
+
+    const process_pool_options& options() const noexcept { return options_; }
+    net::any_io_executor executor() const { return *strand_; }
+
+    void submit(remote_task* t)
+    {
+        lock_type lock(mutex_);
+        throw_if_unusable_locked();
+        t->state().set_owner(this);
+        t->state().mark_submitted();
+        queue_push(t);
+        ++pending_;
+        reserve_spawns_locked(workers_needed(counts_locked()));
+        kick_locked();
+    }
+
+    std::size_t count_workers() const
+    {
+        lock_type lock(mutex_);
+        return closed_ ? 0 : alive_;
+    }
+    std::size_t count_busy_workers() const
+    {
+        lock_type lock(mutex_);
+        return closed_ ? 0 : busy_;
+    }
+    std::size_t count_free_workers() const
+    {
+        lock_type lock(mutex_);
+        return closed_ ? 0 : counts_locked().free();
+    }
+    std::size_t count_pending_tasks() const
+    {
+        lock_type lock(mutex_);
+        return closed_ ? 0 : pending_;
+    }
+
+    std::size_t spawn_workers(std::optional<std::size_t> n)
+    {
+        lock_type lock(mutex_);
+        throw_if_unusable_locked();
+        pool_counts c = counts_locked();
+        std::size_t k = n ? workers_allowed(c, *n) : workers_needed(c);
+        reserve_spawns_locked(k);
+        kick_locked();
+        return k;
+    }
+
+    bool join(deadline_t deadline)
+    {
+        refuse_on_io_thread("join");
+        lock_type lock(mutex_);
+        ++joiners_;
+        kick_locked();
+        auto done = [&] { return (pending_ == 0 && alive_ == 0) || broken_; };
+        bool ok = true;
+        if (deadline)
+            ok = changed_.wait_until(lock, *deadline, done);
+        else
+            changed_.wait(lock, done);
+        --joiners_;
+        return ok && !broken_;
+    }
+
+    bool shutdown() { return shutdown_impl(false); }
+
+    void check() const
+    {
+        lock_type lock(mutex_);
+        throw_if_unusable_locked();
+    }
+    bool is_closed() const
+    {
+        lock_type lock(mutex_);
+        return closed_;
+    }
+    bool is_terminated() const
+    {
+        lock_type lock(mutex_);
+        return closed_ && alive_ == 0;
+    }
+    bool is_broken() const
+    {
+        lock_type lock(mutex_);
+        return static_cast<bool>(broken_);
+    }
+    std::vector<task_id_t> cancelled_tasks() const
+    {
+        lock_type lock(mutex_);
+        return cancelled_;
+    }
+
+    // task_owner
+    void on_withdrawn() noexcept override
+    {
+        lock_type lock(mutex_);
+        --pending_;
+        changed_.notify_all();
+    }
+    void on_claimed_inline() noexcept override {}
+    bool cancel_running(state_base& s) noexcept override
+    {
+        auto* t = dynamic_cast<remote_task*>(&s);
+        if (!t || !t->cancel_running())
+            return false;
+        // Stop it in its worker (the strand knows which one); the state stays alive meanwhile.
+        s.add_ref();
+        try
+        {
+            net::post(*strand_, [this, t] {
+                stop_cancelled(t);
+                t->state().release();
+            });
+        }
+        catch (...)
+        {
+            s.release();
+        }
+        return true;
+    }
+    void report_exception(std::exception_ptr e) noexcept override
+    {
+        if (options_.on_task_exception)
+        {
+            try
+            {
+                options_.on_task_exception(e);
+                return;
+            }
+            catch (...)
+            {
+            }
+        }
+        try
+        {
+            std::rethrow_exception(e);
+        }
+        catch (const std::exception& ex)
+        {
+            std::fprintf(stderr, "asio_pal: process pool '%s': %s\n", options_.name.c_str(),
+                         ex.what());
+        }
+        catch (...)
+        {
+            std::fprintf(stderr, "asio_pal: process pool '%s': unknown exception\n",
+                         options_.name.c_str());
+        }
+    }
+
+    // exit_participant: at exit nothing may wait for long tasks, so running ones are stopped.
+    void shutdown_at_exit() noexcept override
+    {
+        try
+        {
+            shutdown_impl(true);
+        }
+        catch (...)
+        {
+        }
+    }
+
+private:
+    using worker_ptr = std::shared_ptr<worker_process>;
+
+    // ---- bookkeeping under the mutex ----
+
+    pool_counts counts_locked() const noexcept
+    {
+        return pool_counts{.pending = pending_,
+                           .alive = alive_,
+                           .busy = busy_,
+                           .retiring = retiring_,
+                           .max_workers = options_.max_workers};
+    }
+
+    void throw_if_unusable_locked() const
+    {
+        if (broken_)
+            std::rethrow_exception(broken_);
+        if (closed_)
+            throw pool_closed_error("asio_pal: process pool '" + options_.name + "' is closed");
+    }
+
+    void reserve_spawns_locked(std::size_t n) noexcept
+    {
+        alive_ += n;
+        to_spawn_ += n;
+    }
+
+    void kick_locked()
+    {
+        if (kick_posted_)
+            return;
+        kick_posted_ = true;
+        net::post(*strand_, [this] { on_kick(); });
+    }
+
+    void queue_push(remote_task* t) noexcept
+    {
+        t->next_ = nullptr;
+        (tail_ ? tail_->next_ : head_) = t;
+        tail_ = t;
+    }
+
+    remote_task* queue_pop() noexcept
+    {
+        remote_task* t = head_;
+        if (t)
+        {
+            head_ = t->next_;
+            if (!head_)
+                tail_ = nullptr;
+            t->next_ = nullptr;
+        }
+        return t;
+    }
+
+    void refuse_on_io_thread(const char* what) const
+    {
+        if (own_io_ && std::this_thread::get_id() == io_thread_.get_id())
+            throw std::logic_error(std::string("asio_pal: process_pool::") + what +
+                                   " called on the pool's own I/O thread (from a callback?) "
+                                   "would wait for itself");
+    }
+
+    bool shutdown_impl(bool stop_running)
+    {
+        refuse_on_io_thread("shutdown");
+        std::vector<remote_task*> dropped;
+        bool was_closed;
+        {
+            lock_type lock(mutex_);
+            was_closed = closed_;
+            closed_ = true;
+            stopping_ = true;
+            if (stop_running)
+                stop_running_ = true;
+            take_queued_locked(dropped);
+            kick_locked();
+        }
+        drop_tasks(dropped);
+        lock_type lock(mutex_);
+        changed_.wait(lock, [&] { return alive_ == 0; });
+        return !was_closed;
+    }
+
+    /// Takes every queued and requeued task out (the caller cancels them without the lock).
+    void take_queued_locked(std::vector<remote_task*>& out) noexcept
+    {
+        while (remote_task* t = queue_pop())
+            out.push_back(t);
+        for (remote_task* t : requeued_)
+            out.push_back(t);
+        requeued_.clear();
+        pending_ = 0;
+    }
+
+    /// Cancels tasks that will not run and books them in cancelled_tasks().
+    void drop_tasks(std::vector<remote_task*>& tasks) noexcept
+    {
+        std::vector<task_id_t> ids;
+        for (remote_task* t : tasks)
+        {
+            state_base& s = t->state();
+            task_id_t id = 0;
+            if (s.status() == task_status::running) // requeued after its worker died
+            {
+                if (t->cancel_running())
+                    ids.push_back(s.id());
+                s.release();
+            }
+            else if (s.drop(id))
+            {
+                ids.push_back(id);
+            }
+        }
+        if (!ids.empty())
+        {
+            lock_type lock(mutex_);
+            cancelled_.insert(cancelled_.end(), ids.begin(), ids.end());
+        }
+        tasks.clear();
+    }
+
+    void break_pool(std::exception_ptr e) noexcept
+    {
+        std::vector<remote_task*> dropped;
+        {
+            lock_type lock(mutex_);
+            if (broken_)
+                return;
+            broken_ = std::move(e);
+            stopping_ = true;
+            take_queued_locked(dropped);
+            changed_.notify_all();
+        }
+        drop_tasks(dropped);
+        retire_idle();
+    }
+
+    // ---- the strand ----
+
+    void on_kick()
+    {
+        std::size_t n;
+        {
+            lock_type lock(mutex_);
+            kick_posted_ = false;
+            n = std::exchange(to_spawn_, 0);
+            if (stopping_) // reserved, but no longer wanted
+            {
+                alive_ -= n;
+                n = 0;
+                changed_.notify_all();
+            }
+        }
+        for (std::size_t i = 0; i < n; ++i)
+            spawn_one();
+        if (stop_running_flag())
+            stop_all_running();
+        retire_idle();
+        dispatch();
+    }
+
+    bool stop_running_flag()
+    {
+        lock_type lock(mutex_);
+        return stop_running_;
+    }
+
+    void spawn_one()
+    {
+        auto w = std::make_shared<worker_process>(executor(), options_.max_frame_size);
+        w->serial = ++serial_;
+        try
+        {
+            launch(*w);
+        }
+        catch (...)
+        {
+            std::exception_ptr e = nest<broken_pool_error>(
+                "asio_pal: process pool '" + options_.name + "' cannot start a worker process",
+                std::current_exception());
+            {
+                lock_type lock(mutex_);
+                --alive_;
+                changed_.notify_all();
+            }
+            break_pool(e);
+            return;
+        }
+        workers_.push_back(w);
+        start_read(w);
+        w->process->async_wait(
+            [this, w](boost::system::error_code ec, int status) { on_exit(w, ec, status); });
+        // The first frame: the initializer and finalizer; the worker answers hello when ready.
+        std::vector<char>& buf = w->queued_buf;
+        std::size_t at = begin_frame(buf, frame_type::init, 0);
+        {
+            byte_output_archive ar(buf);
+            ar(options_.initializer.name(), options_.initializer.arguments(),
+               options_.finalizer.name(), options_.finalizer.arguments());
+        }
+        end_frame(buf, at, options_.max_frame_size);
+        flush(w);
+    }
+
+    void launch(worker_process& w)
+    {
+        int to_child[2] = {-1, -1};
+        int from_child[2] = {-1, -1};
+        posix_spawn_file_actions_t actions;
+        posix_spawnattr_t attr;
+        bool have_actions = false, have_attr = false;
+        auto cleanup = [&] {
+            close_fd(to_child[0]);
+            close_fd(to_child[1]);
+            close_fd(from_child[0]);
+            close_fd(from_child[1]);
+            if (have_actions)
+                posix_spawn_file_actions_destroy(&actions);
+            if (have_attr)
+                posix_spawnattr_destroy(&attr);
+        };
+        try
+        {
+            if (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(from_child, O_CLOEXEC) != 0)
+                throw std::system_error(errno, std::generic_category(), "asio_pal: pipe2");
+            for (int* fd : {&to_child[0], &to_child[1], &from_child[0], &from_child[1]})
+                *fd = above_protocol_fds(*fd);
+            posix_spawn_file_actions_init(&actions);
+            have_actions = true;
+            posix_spawn_file_actions_adddup2(&actions, to_child[0], worker_input_fd);
+            posix_spawn_file_actions_adddup2(&actions, from_child[1], worker_output_fd);
+            posix_spawn_file_actions_addclosefrom_np(&actions, worker_output_fd + 1);
+            posix_spawnattr_init(&attr);
+            have_attr = true;
+            sigset_t none, all;
+            sigemptyset(&none);
+            sigfillset(&all);
+            posix_spawnattr_setsigmask(&attr, &none);
+            posix_spawnattr_setsigdefault(&attr, &all);
+            posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+            std::vector<std::string> args = worker_arguments(
+                options_.worker_executable, ::getpid(), options_.max_frame_size, options_.name);
+            std::vector<char*> argv;
+            for (std::string& a : args)
+                argv.push_back(a.data());
+            argv.push_back(nullptr);
+            pid_t pid = -1;
+            int rc = ::posix_spawn(&pid, options_.worker_executable.c_str(), &actions, &attr,
+                                   argv.data(), environ);
+            if (rc != 0)
+                throw std::system_error(rc, std::generic_category(),
+                                        "asio_pal: posix_spawn '" + options_.worker_executable +
+                                            "'");
+            w.pid = pid;
+            w.process.emplace(executor(), pid);
+            close_fd(to_child[0]);
+            close_fd(from_child[1]);
+            w.to_child.assign(std::exchange(to_child[1], -1));
+            w.from_child.assign(std::exchange(from_child[0], -1));
+            w.last_progress = std::chrono::steady_clock::now();
+            cleanup();
+        }
+        catch (...)
+        {
+            cleanup();
+            throw;
+        }
+    }
+
+    void start_read(const worker_ptr& w)
+    {
+        std::span<char> space = w->decoder.prepare();
+        w->from_child.async_read_some(
+            net::buffer(space.data(), space.size()),
+            [this, w](boost::system::error_code ec, std::size_t n) { on_read(w, ec, n); });
+    }
+
+    void on_read(const worker_ptr& w, boost::system::error_code ec, std::size_t n)
+    {
+        if (ec)
+        {
+            w->eof = true;
+            if (!w->exited && !w->failed && ec != net::error::operation_aborted)
+                kill_worker(*w); // it closed its output but lives on: it is of no use
+            maybe_finished(w);
+            return;
+        }
+        w->decoder.commit(n);
+        try
+        {
+            while (auto f = w->decoder.next())
+            {
+                handle_frame(w, *f);
+                if (w->failed)
+                    break;
+            }
+        }
+        catch (const std::exception& e)
+        {
+            protocol_failure(w, e.what());
+        }
+        if (!w->failed)
+            start_read(w);
+        else
+            maybe_finished(w);
+        dispatch();
+    }
+
+    void handle_frame(const worker_ptr& w, const frame_view& f)
+    {
+        switch (f.type)
+        {
+        case frame_type::hello:
+            if (w->state != worker_process::phase::starting || w->said_hello)
+                throw frame_error("asio_pal: unexpected hello frame");
+            w->said_hello = true;
+            w->state = worker_process::phase::ready;
+            w->last_progress = std::chrono::steady_clock::now();
+            became_idle(w);
+            return;
+        case frame_type::result:
+        case frame_type::failure:
+        case frame_type::skipped:
+            answer(w, f);
+            return;
+        case frame_type::init_failed:
+        case frame_type::fini_failed: {
+            remote_exception_info info;
+            decode(f.body, info);
+            bool init = f.type == frame_type::init_failed;
+            std::string what = "asio_pal: the " +
+                               std::string(init ? "initializer" : "finalizer") +
+                               " of process pool '" + options_.name + "' failed in worker process " +
+                               std::to_string(w->pid);
+            std::exception_ptr cause = rebuild_exception(info);
+            break_pool(init ? nest<initializer_error>(what, cause)
+                            : nest<finalizer_error>(what, cause));
+            return;
+        }
+        case frame_type::bye:
+            return;
+        default:
+            throw frame_error(std::string("asio_pal: unexpected ") + frame_type_name(f.type) +
+                              " frame from a worker");
+        }
+    }
+
+    void answer(const worker_ptr& w, const frame_view& f)
+    {
+        if (w->in_flight.empty() || w->in_flight_seq.front() != f.seq)
+            throw frame_error("asio_pal: reply for task sequence " + std::to_string(f.seq) +
+                              " which the worker does not hold");
+        remote_task* t = w->in_flight.front();
+        w->in_flight.pop_front();
+        w->in_flight_seq.pop_front();
+        auto now = std::chrono::steady_clock::now();
+        w->average = update_average(
+            w->average, std::chrono::duration_cast<std::chrono::nanoseconds>(now - w->last_progress),
+            w->has_history);
+        w->has_history = true;
+        w->last_progress = now;
+        if (f.type == frame_type::result)
+        {
+            t->deliver(f.body);
+        }
+        else if (f.type == frame_type::failure)
+        {
+            try
+            {
+                remote_exception_info info;
+                decode(f.body, info);
+                t->fail(rebuild_exception(info));
+            }
+            catch (...)
+            {
+                t->fail(undecodable_reply(t->entry(), std::current_exception()));
+            }
+        }
+        else
+        {
+            t->cancel_running(); // skipped: it was cancelled before it started
+        }
+        t->state().release();
+        if (w->in_flight.empty())
+            became_idle(w);
+    }
+
+    /// A worker holds no task now: update the counts, then retire it or arm its idle timer.
+    void became_idle(const worker_ptr& w)
+    {
+        bool retire_now;
+        {
+            lock_type lock(mutex_);
+            if (w->counted_busy)
+            {
+                w->counted_busy = false;
+                --busy_;
+            }
+            bool zero_timeout = options_.idle_timeout && options_.idle_timeout->count() == 0;
+            retire_now = stopping_ || task_limit_reached(w->sent, options_.max_tasks_per_worker) ||
+                         (pending_ == 0 && (joiners_ > 0 || zero_timeout));
+            changed_.notify_all();
+        }
+        if (retire_now)
+        {
+            retire(w);
+            return;
+        }
+        if (options_.idle_timeout)
+        {
+            w->idle_timer.expires_after(*options_.idle_timeout);
+            w->idle_timer.async_wait([this, w, sent = w->sent](boost::system::error_code ec) {
+                if (!ec && w->sent == sent && w->in_flight.empty() &&
+                    w->state == worker_process::phase::ready)
+                    retire(w);
+            });
+        }
+    }
+
+    /// Tells an idle worker to run its finalizer and exit.
+    void retire(const worker_ptr& w)
+    {
+        if (w->state == worker_process::phase::retiring)
+            return;
+        w->state = worker_process::phase::retiring;
+        w->idle_timer.cancel();
+        {
+            lock_type lock(mutex_);
+            w->counted_retiring = true;
+            ++retiring_;
+            // A worker leaving while work is queued is replaced.
+            reserve_spawns_locked(workers_needed(counts_locked()));
+            if (to_spawn_ > 0)
+                kick_locked();
+        }
+        std::size_t at = begin_frame(w->queued_buf, frame_type::quit, 0);
+        end_frame(w->queued_buf, at, options_.max_frame_size);
+        flush(w);
+    }
+
+    void retire_idle()
+    {
+        bool stopping, joining;
+        {
+            lock_type lock(mutex_);
+            stopping = stopping_;
+            joining = joiners_ > 0 && pending_ == 0;
+        }
+        if (!stopping && !joining)
+            return;
+        std::vector<worker_ptr> idle;
+        for (const worker_ptr& w : workers_)
+            if (w->state == worker_process::phase::ready && w->in_flight.empty())
+                idle.push_back(w);
+        for (const worker_ptr& w : idle)
+            retire(w);
+    }
+
+    /// Sends queued tasks to ready workers: first one to each idle worker, then more to the
+    /// workers whose recent tasks were short.
+    void dispatch()
+    {
+        for (int pass = 0; pass < 2; ++pass)
+        {
+            for (const worker_ptr& w : workers_)
+            {
+                if (w->state != worker_process::phase::ready || w->failed)
+                    continue;
+                std::size_t limit =
+                    pass == 0 ? 1 : in_flight_limit(w->average, w->has_history);
+                std::size_t room = dispatch_capacity(w->in_flight.size(), limit, w->sent,
+                                                     options_.max_tasks_per_worker);
+                if (room > 0)
+                    send_tasks(w, room);
+            }
+        }
+    }
+
+    void send_tasks(const worker_ptr& w, std::size_t room)
+    {
+        std::vector<remote_task*> batch;
+        std::vector<remote_task*> withdrawn;
+        {
+            lock_type lock(mutex_);
+            while (batch.size() < room)
+            {
+                remote_task* t = nullptr;
+                if (!requeued_.empty())
+                {
+                    t = requeued_.front();
+                    requeued_.pop_front();
+                    --pending_;
+                    if (t->is_settled()) // cancelled while waiting for a new worker
+                    {
+                        withdrawn.push_back(t);
+                        continue;
+                    }
+                }
+                else if ((t = queue_pop()) != nullptr)
+                {
+                    if (!t->state().claim())
+                    {
+                        withdrawn.push_back(t);
+                        continue;
+                    }
+                    --pending_;
+                }
+                else
+                {
+                    break;
+                }
+                batch.push_back(t);
+            }
+            if (!batch.empty() && !w->counted_busy)
+            {
+                w->counted_busy = true;
+                ++busy_;
+            }
+        }
+        for (remote_task* t : withdrawn)
+            t->state().discard(false); // waits out a canceller still booking it, then releases
+        if (batch.empty())
+            return;
+        w->idle_timer.cancel();
+        if (w->in_flight.empty())
+            w->last_progress = std::chrono::steady_clock::now();
+        for (remote_task* t : batch)
+        {
+            std::uint64_t seq = w->next_seq++;
+            std::size_t at = begin_frame(w->queued_buf, frame_type::task, seq);
+            {
+                byte_output_archive ar(w->queued_buf);
+                ar(t->entry().name, static_cast<std::uint8_t>(t->mode()));
+            }
+            const std::vector<char>& args = t->arguments();
+            w->queued_buf.insert(w->queued_buf.end(), args.begin(), args.end());
+            try
+            {
+                end_frame(w->queued_buf, at, options_.max_frame_size);
+            }
+            catch (const std::exception& e)
+            {
+                t->fail(std::make_exception_ptr(protocol_error(
+                    "asio_pal: the arguments of task '" + t->entry().name +
+                    "' do not fit in a frame: " + e.what())));
+                t->state().release();
+                continue;
+            }
+            std::vector<char>().swap(t->arguments()); // sent: free them now
+            w->in_flight.push_back(t);
+            w->in_flight_seq.push_back(seq);
+            ++w->sent;
+        }
+        if (w->in_flight.empty())
+            became_idle(w);
+        flush(w);
+    }
+
+    void flush(const worker_ptr& w)
+    {
+        if (w->writing || w->queued_buf.empty() || w->failed)
+            return;
+        w->writing = true;
+        std::swap(w->writing_buf, w->queued_buf);
+        net::async_write(w->to_child, net::buffer(w->writing_buf),
+                         [this, w](boost::system::error_code ec, std::size_t) {
+                             w->writing = false;
+                             w->writing_buf.clear();
+                             if (ec)
+                             {
+                                 // Its input is gone: it died or is dying; its exit tells why.
+                                 w->queued_buf.clear();
+                                 return;
+                             }
+                             flush(w);
+                         });
+    }
+
+    /// The worker broke the protocol: fail what it holds and stop it.
+    void protocol_failure(const worker_ptr& w, const std::string& why)
+    {
+        if (w->failed)
+            return;
+        w->failed = true;
+        std::string what = "asio_pal: worker process " + std::to_string(w->pid) +
+                           " of process pool '" + options_.name + "' broke the protocol: " + why;
+        for (remote_task* t : w->in_flight)
+        {
+            t->fail(std::make_exception_ptr(protocol_error(what)));
+            t->state().release();
+        }
+        w->in_flight.clear();
+        w->in_flight_seq.clear();
+        kill_worker(*w);
+    }
+
+    void kill_worker(worker_process& w) noexcept
+    {
+        if (w.pid > 0 && !w.exited)
+            ::kill(w.pid, SIGKILL);
+    }
+
+    void on_exit(const worker_ptr& w, boost::system::error_code ec, int status)
+    {
+        w->exited = true;
+        if (!ec)
+            w->exit = decode_wait_status(status);
+        if (w->process)
+            (void)w->process->detach(); // reaped: its pid may be reused from now on
+        if (!w->eof)
+        {
+            // Normally its output ends with it. A grandchild may still hold the pipe: give the
+            // pending bytes a moment, then stop reading.
+            w->idle_timer.expires_after(std::chrono::milliseconds(200));
+            w->idle_timer.async_wait([this, w](boost::system::error_code) {
+                if (!w->eof)
+                {
+                    boost::system::error_code ignored;
+                    w->from_child.cancel(ignored);
+                }
+            });
+            return;
+        }
+        maybe_finished(w);
+    }
+
+    /// Once a worker's output ended and it was reaped: settle what it held, forget it.
+    void maybe_finished(const worker_ptr& w)
+    {
+        if (!w->eof || !w->exited)
+            return;
+        auto it = std::find(workers_.begin(), workers_.end(), w);
+        if (it == workers_.end())
+            return;
+        workers_.erase(it);
+        boost::system::error_code ignored;
+        w->idle_timer.cancel();
+        w->to_child.close(ignored);
+        w->from_child.close(ignored);
+
+        std::vector<remote_task*> rest;
+        if (!w->in_flight.empty())
+        {
+            // The first task was running: it dies with the worker (unless it was cancelled).
+            // The others never started: they go back to the queue.
+            remote_task* head = w->in_flight.front();
+            std::string what = "asio_pal: worker process " + std::to_string(w->pid) +
+                               " of process pool '" + options_.name + "' " +
+                               describe_exit(w->exit) + " while running task '" +
+                               head->entry().name + "'";
+            head->fail(std::make_exception_ptr(worker_died_error(
+                what, w->pid, w->exit.signal, w->exit.exit_status)));
+            head->state().release();
+            rest.assign(w->in_flight.begin() + 1, w->in_flight.end());
+            w->in_flight.clear();
+            w->in_flight_seq.clear();
+        }
+        std::exception_ptr startup_failure;
+        std::vector<remote_task*> dropped;
+        {
+            lock_type lock(mutex_);
+            --alive_;
+            if (w->counted_busy)
+                --busy_;
+            if (w->counted_retiring)
+                --retiring_;
+            if (stopping_)
+            {
+                dropped = std::move(rest);
+            }
+            else
+            {
+                for (auto r = rest.rbegin(); r != rest.rend(); ++r)
+                    requeued_.push_front(*r);
+                pending_ += rest.size();
+                if (!w->said_hello && !broken_)
+                    startup_failure = std::make_exception_ptr(broken_pool_error(
+                        "asio_pal: worker process " + std::to_string(w->pid) +
+                        " of process pool '" + options_.name + "' " + describe_exit(w->exit) +
+                        " before it was ready (does its main() call asio_pal::run_worker?)"));
+                else
+                    reserve_spawns_locked(workers_needed(counts_locked()));
+            }
+            if (to_spawn_ > 0)
+                kick_locked();
+            changed_.notify_all();
+        }
+        drop_tasks(dropped);
+        if (startup_failure)
+            break_pool(startup_failure);
+    }
+
+    /// A running task was cancelled: stop it in its worker, or skip it there if not started.
+    void stop_cancelled(remote_task* t)
+    {
+        for (const worker_ptr& w : workers_)
+        {
+            for (std::size_t i = 0; i < w->in_flight.size(); ++i)
+            {
+                if (w->in_flight[i] != t)
+                    continue;
+                union sigval v{};
+                v.sival_int = static_cast<int>(static_cast<std::uint32_t>(w->in_flight_seq[i]));
+                if (!w->exited)
+                    ::sigqueue(w->pid, cancel_signal(), v);
+                return;
+            }
+        }
+    }
+
+    /// At exit: every running task is cancelled, its worker stopped.
+    void stop_all_running()
+    {
+        for (const worker_ptr& w : workers_)
+        {
+            if (w->in_flight.empty())
+                continue;
+            for (remote_task* t : w->in_flight)
+                t->cancel_running();
+            kill_worker(*w);
+        }
+    }
+
+    void stop_io() noexcept
+    {
+        if (own_io_)
+        {
+            guard_.reset();
+            if (io_thread_.joinable())
+                io_thread_.join();
+        }
+        else
+        {
+            // The user's executor: wait for handlers posted before this point.
+            std::mutex m;
+            std::condition_variable cv;
+            bool done = false;
+            net::post(*strand_, [&] {
+                std::lock_guard<std::mutex> l(m);
+                done = true;
+                cv.notify_all();
+            });
+            std::unique_lock<std::mutex> l(m);
+            cv.wait(l, [&] { return done; });
+        }
+    }
+
+    const process_pool_options options_;
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    remote_task* head_ = nullptr;
+    remote_task* tail_ = nullptr;
+    std::deque<remote_task*> requeued_; // claimed tasks whose worker died before they started
+    std::size_t pending_ = 0;
+    std::size_t alive_ = 0;
+    std::size_t busy_ = 0;
+    std::size_t retiring_ = 0;
+    std::size_t to_spawn_ = 0;
+    std::size_t joiners_ = 0;
+    bool closed_ = false;
+    bool stopping_ = false;
+    bool stop_running_ = false;
+    bool kick_posted_ = false;
+    std::exception_ptr broken_;
+    std::vector<task_id_t> cancelled_;
+
+    // Declared before the workers, destroyed after them.
+    std::optional<net::io_context> own_io_;
+    std::optional<net::strand<net::any_io_executor>> strand_;
+
+    // Strand only.
+    std::list<worker_ptr> workers_;
+    std::uint64_t serial_ = 0;
+
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;
+    std::thread io_thread_;
+};
+
+} // namespace detail
+
+process_pool::process_pool() : process_pool(process_pool_options{}) {}
+
+process_pool::process_pool(std::size_t max_workers)
+    : process_pool(process_pool_options{.max_workers = max_workers})
+{
+}
+
+process_pool::process_pool(process_pool_options options)
+    : core_(std::make_unique<detail::process_pool_core>(
+          detail::resolve_process_options(std::move(options)), std::nullopt))
+{
+}
+
+process_pool::process_pool(const executor_type& io, process_pool_options options)
+    : core_(std::make_unique<detail::process_pool_core>(
+          detail::resolve_process_options(std::move(options)), io))
+{
+}
+
+process_pool::~process_pool()
+{
+    core_->shutdown();
+    core_.reset();
+    net::execution_context::shutdown();
+    net::execution_context::destroy();
+}
+
+process_pool::executor_type process_pool::get_executor() noexcept
+{
+    return core_->executor();
+}
+
+void process_pool::submit_remote(detail::remote_task* t)
+{
+    core_->submit(t);
+}
+
+std::size_t process_pool::count_workers() const
+{
+    return core_->count_workers();
+}
+
+std::size_t process_pool::count_busy_workers() const
+{
+    return core_->count_busy_workers();
+}
+
+std::size_t process_pool::count_free_workers() const
+{
+    return core_->count_free_workers();
+}
+
+std::size_t process_pool::count_pending_tasks() const
+{
+    return core_->count_pending_tasks();
+}
+
+std::size_t process_pool::spawn_workers()
+{
+    return core_->spawn_workers(std::nullopt);
+}
+
+std::size_t process_pool::spawn_workers(std::size_t n)
+{
+    return core_->spawn_workers(n);
+}
+
+bool process_pool::join()
+{
+    return core_->join(std::nullopt);
+}
+
+bool process_pool::join_until(std::optional<std::chrono::steady_clock::time_point> deadline)
+{
+    return core_->join(deadline);
+}
+
+bool process_pool::shutdown()
+{
+    return core_->shutdown();
+}
+
+void process_pool::check() const
+{
+    core_->check();
+}
+
+void process_pool::test() const
+{
+    check();
+    process_pool_options o = options();
+    o.max_workers = 1;
+    process_pool replica(std::move(o));
+    future<int> f = replica.submit(&detail::probe_task, 21);
+    f.wait();
+    replica.check(); // an initializer failure shows here, not as a cancelled task
+    int mapped = 0;
+    for (int v : replica.map(&detail::probe_task, std::vector<int>{1, 2, 3}))
+        mapped += v;
+    int starmapped = 0;
+    for (int v : replica.starmap(&detail::probe_task,
+                                 std::vector<std::tuple<int>>{{2}, {3}}))
+        starmapped += v;
+    replica.join(); // the worker runs its finalizer and exits
+    replica.check();
+    if (f.collect() != 42 || mapped != 12 || starmapped != 10)
+        throw std::logic_error("asio_pal: test() of pool '" + options().name +
+                               "': the replica returned a wrong result");
+}
+
+bool process_pool::is_closed() const
+{
+    return core_->is_closed();
+}
+
+bool process_pool::is_terminated() const
+{
+    return core_->is_terminated();
+}
+
+bool process_pool::is_broken() const
+{
+    return core_->is_broken();
+}
+
+std::vector<task_id_t> process_pool::cancelled_tasks() const
+{
+    return core_->cancelled_tasks();
+}
+
+const process_pool_options& process_pool::options() const noexcept
+{
+    return core_->options();
+}
+
+} // namespace asio_pal
+
+#endif // ASIO_PAL_IMPL_PROCESS_POOL_IPP

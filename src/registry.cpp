@@ -1,0 +1,5 @@
+//
+// src/registry.cpp
+//
+
+#include "asio_pal/impl/task_registry.ipp"

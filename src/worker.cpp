@@ -1,0 +1,5 @@
+//
+// src/worker.cpp
+//
+
+#include "asio_pal/impl/worker.ipp"
