@@ -1,0 +1,5 @@
+//
+// src/wire.cpp
+//
+
+#include "asio_pal/impl/wire.ipp"
