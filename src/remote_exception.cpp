@@ -1,0 +1,5 @@
+//
+// src/remote_exception.cpp
+//
+
+#include "asio_pal/impl/remote_exception.ipp"
