@@ -13,6 +13,10 @@
 #include "asio_pal/futures.hpp"
 #include "asio_pal/map.hpp"
 #include "asio_pal/options.hpp"
+#include "asio_pal/process_pool.hpp"
+#include "asio_pal/registry.hpp"
+#include "asio_pal/remote_exception.hpp"
 #include "asio_pal/thread_pool.hpp"
+#include "asio_pal/worker.hpp"
 
 #endif // ASIO_PAL_HPP

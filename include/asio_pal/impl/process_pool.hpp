@@ -7,6 +7,9 @@
 #ifndef ASIO_PAL_IMPL_PROCESS_POOL_HPP
 #define ASIO_PAL_IMPL_PROCESS_POOL_HPP
 
+#include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/associated_executor.hpp>
+
 #include <memory>
 #include <tuple>
 #include <type_traits>
@@ -154,6 +157,20 @@ struct remote_run_canceller
     }
 };
 
+/// A handler whose cancellation slot is hidden: the task's own canceller is installed there
+/// instead. Executor and allocator stay the handler's.
+template <typename Handler>
+struct slotless_handler
+{
+    Handler handler;
+
+    template <typename... Args>
+    void operator()(Args&&... args)
+    {
+        std::move(handler)(std::forward<Args>(args)...);
+    }
+};
+
 struct remote_run_initiation
 {
     process_pool* pool;
@@ -177,8 +194,8 @@ struct remote_run_initiation
         auto slot = net::get_associated_cancellation_slot(handler);
         if (slot.is_connected())
             slot.template emplace<remote_run_canceller<T>>(remote_run_canceller<T>{task});
-        task.async_collect(net::bind_cancellation_slot(net::cancellation_slot(),
-                                                       std::forward<Handler>(handler)));
+        task.async_collect(
+            slotless_handler<std::decay_t<Handler>>{std::forward<Handler>(handler)});
     }
 };
 
@@ -211,5 +228,27 @@ auto async_run(Pool& pool, F&& f, ArgsAndToken&&... args_and_token)
 }
 
 } // namespace asio_pal
+
+template <typename Handler, typename Executor>
+struct boost::asio::associated_executor<asio_pal::detail::slotless_handler<Handler>, Executor>
+{
+    using type = boost::asio::associated_executor_t<Handler, Executor>;
+    static type get(const asio_pal::detail::slotless_handler<Handler>& h,
+                    const Executor& ex = Executor()) noexcept
+    {
+        return boost::asio::get_associated_executor(h.handler, ex);
+    }
+};
+
+template <typename Handler, typename Allocator>
+struct boost::asio::associated_allocator<asio_pal::detail::slotless_handler<Handler>, Allocator>
+{
+    using type = boost::asio::associated_allocator_t<Handler, Allocator>;
+    static type get(const asio_pal::detail::slotless_handler<Handler>& h,
+                    const Allocator& a = Allocator()) noexcept
+    {
+        return boost::asio::get_associated_allocator(h.handler, a);
+    }
+};
 
 #endif // ASIO_PAL_IMPL_PROCESS_POOL_HPP

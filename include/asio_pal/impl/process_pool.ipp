@@ -606,7 +606,7 @@ private:
         workers_.push_back(w);
         start_read(w);
         w->process->async_wait(
-            [this, w](boost::system::error_code ec, int status) { on_exit(w, ec, status); });
+            [this, w](boost::system::error_code ec, int) { on_exit(w, ec); });
         // The first frame: the initializer and finalizer; the worker answers hello when ready.
         std::vector<char>& buf = w->queued_buf;
         std::size_t at = begin_frame(buf, frame_type::init, 0);
@@ -771,6 +771,7 @@ private:
         remote_task* t = w->in_flight.front();
         w->in_flight.pop_front();
         w->in_flight_seq.pop_front();
+        std::vector<char>().swap(t->arguments()); // answered: never sent again
         auto now = std::chrono::steady_clock::now();
         w->average = update_average(
             w->average, std::chrono::duration_cast<std::chrono::nanoseconds>(now - w->last_progress),
@@ -964,7 +965,6 @@ private:
                 t->state().release();
                 continue;
             }
-            std::vector<char>().swap(t->arguments()); // sent: free them now
             w->in_flight.push_back(t);
             w->in_flight_seq.push_back(seq);
             ++w->sent;
@@ -1000,6 +1000,7 @@ private:
         if (w->failed)
             return;
         w->failed = true;
+        w->eof = true; // nothing it says from now on is read
         std::string what = "asio_pal: worker process " + std::to_string(w->pid) +
                            " of process pool '" + options_.name + "' broke the protocol: " + why;
         for (remote_task* t : w->in_flight)
@@ -1018,13 +1019,12 @@ private:
             ::kill(w.pid, SIGKILL);
     }
 
-    void on_exit(const worker_ptr& w, boost::system::error_code ec, int status)
+    void on_exit(const worker_ptr& w, boost::system::error_code ec)
     {
         w->exited = true;
         if (!ec)
-            w->exit = decode_wait_status(status);
-        if (w->process)
-            (void)w->process->detach(); // reaped: its pid may be reused from now on
+            w->exit = decode_wait_status(w->process->native_exit_code()); // the raw wait status
+        (void)w->process->detach(); // reaped: its pid may be reused from now on
         if (!w->eof)
         {
             // Normally its output ends with it. A grandchild may still hold the pipe: give the
@@ -1035,6 +1035,9 @@ private:
                 {
                     boost::system::error_code ignored;
                     w->from_child.cancel(ignored);
+                    w->eof = true;
+                    maybe_finished(w);
+                    dispatch();
                 }
             });
             return;

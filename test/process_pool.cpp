@@ -1,0 +1,931 @@
+//
+// test/process_pool.cpp
+//
+// Tests process_pool: registered functions, serialisation, remote exceptions, elasticity,
+// lifecycle, cancellation of running tasks, and the faults a pool must survive (workers that
+// die mid-task, protocol garbage, undecodable replies, functions missing in a separate worker
+// executable).
+//
+// This executable is its own worker: main() starts with is_worker_process / run_worker, as a
+// user's program does. Usage: process_pool [Boost.Test options] -- <worker_helper>
+//
+
+#include "asio_pal/process_pool.hpp"
+
+#define BOOST_TEST_MODULE process_pool
+#define BOOST_TEST_NO_MAIN
+#include <boost/test/unit_test.hpp>
+
+#include "asio_pal/futures.hpp"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <cereal/types/map.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace pal = asio_pal;
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+// ---- functions the workers run ----
+
+int square(int x)
+{
+    return x * x;
+}
+ASIO_PAL_REGISTER_TASK(square);
+
+int add(int a, int b)
+{
+    return a + b;
+}
+ASIO_PAL_REGISTER_TASK(add);
+
+std::string join_words(std::vector<std::string> words, std::string sep)
+{
+    std::string out;
+    for (std::size_t i = 0; i < words.size(); ++i)
+        out += (i ? sep : "") + words[i];
+    return out;
+}
+ASIO_PAL_REGISTER_TASK(join_words);
+
+struct point
+{
+    int x = 0;
+    int y = 0;
+    template <class Archive>
+    void serialize(Archive& ar)
+    {
+        ar(x, y);
+    }
+};
+
+point mirror(point p)
+{
+    return point{p.y, p.x};
+}
+ASIO_PAL_REGISTER_TASK(mirror);
+
+std::map<std::string, int> count_letters(std::string s)
+{
+    std::map<std::string, int> m;
+    for (char c : s)
+        ++m[std::string(1, c)];
+    return m;
+}
+ASIO_PAL_REGISTER_TASK(count_letters);
+
+long my_pid()
+{
+    return static_cast<long>(::getpid());
+}
+ASIO_PAL_REGISTER_TASK(my_pid);
+
+long slow_pid(int ms)
+{
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return static_cast<long>(::getpid());
+}
+ASIO_PAL_REGISTER_TASK(slow_pid);
+
+// Sleeps until a file exists (the test creates it), so a task stays running as long as the
+// test needs without a timing guess; gives up after 60 s.
+long wait_for_file(std::string path)
+{
+    for (int i = 0; i < 6000 && ::access(path.c_str(), F_OK) != 0; ++i)
+        std::this_thread::sleep_for(10ms);
+    return static_cast<long>(::getpid());
+}
+ASIO_PAL_REGISTER_TASK(wait_for_file);
+
+// Creates a file, then sleeps: the test knows the task has started in its worker.
+void mark_started_then_sleep(std::string path, int seconds)
+{
+    std::ofstream(path) << ::getpid();
+    std::this_thread::sleep_for(std::chrono::seconds(seconds));
+}
+ASIO_PAL_REGISTER_TASK(mark_started_then_sleep);
+
+void touch(std::string path)
+{
+    std::ofstream(path) << ::getpid();
+}
+ASIO_PAL_REGISTER_TASK(touch);
+
+int throw_runtime(std::string msg)
+{
+    throw std::runtime_error(msg);
+}
+ASIO_PAL_REGISTER_TASK(throw_runtime);
+
+struct unregistered_error : std::runtime_error
+{
+    using std::runtime_error::runtime_error;
+};
+
+struct registered_error : std::runtime_error
+{
+    explicit registered_error(const std::string& s) : std::runtime_error(s) {}
+};
+ASIO_PAL_REGISTER_EXCEPTION(registered_error);
+
+int throw_unregistered()
+{
+    throw unregistered_error("custom failure");
+}
+ASIO_PAL_REGISTER_TASK(throw_unregistered);
+
+int throw_registered()
+{
+    throw registered_error("registered failure");
+}
+ASIO_PAL_REGISTER_TASK(throw_registered);
+
+int throw_nested()
+{
+    try
+    {
+        try
+        {
+            throw std::out_of_range("innermost");
+        }
+        catch (...)
+        {
+            std::throw_with_nested(std::logic_error("middle"));
+        }
+    }
+    catch (...)
+    {
+        std::throw_with_nested(std::runtime_error("outer"));
+    }
+}
+ASIO_PAL_REGISTER_TASK(throw_nested);
+
+int throw_int()
+{
+    throw 42;
+}
+ASIO_PAL_REGISTER_TASK(throw_int);
+
+// Faults in the middle of a task.
+int die_by_kill()
+{
+    ::kill(::getpid(), SIGKILL);
+    return 0;
+}
+ASIO_PAL_REGISTER_TASK(die_by_kill);
+
+int die_by_abort()
+{
+    std::abort();
+}
+ASIO_PAL_REGISTER_TASK(die_by_abort);
+
+int die_by_exit()
+{
+    ::_exit(3);
+}
+ASIO_PAL_REGISTER_TASK(die_by_exit);
+
+int die_by_segv()
+{
+    ::raise(SIGSEGV);
+    return 0;
+}
+ASIO_PAL_REGISTER_TASK(die_by_segv);
+
+// Protocol garbage written by the task itself on the pool's descriptor.
+int write_garbage()
+{
+    const char junk[] = "this is not a frame, not at all";
+    (void)!::write(4, junk, sizeof junk);
+    return 1;
+}
+ASIO_PAL_REGISTER_TASK(write_garbage);
+
+int write_unknown_frame_type()
+{
+    unsigned char header[16] = {};
+    std::uint16_t magic = pal::detail::frame_magic;
+    std::memcpy(header, &magic, 2);
+    header[2] = 200; // no such frame type
+    (void)!::write(4, header, sizeof header);
+    return 1;
+}
+ASIO_PAL_REGISTER_TASK(write_unknown_frame_type);
+
+int write_oversized_frame()
+{
+    unsigned char header[16] = {};
+    std::uint16_t magic = pal::detail::frame_magic;
+    std::memcpy(header, &magic, 2);
+    header[2] = static_cast<unsigned char>(pal::detail::frame_type::result);
+    std::uint32_t length = 1u << 30;
+    std::memcpy(header + 4, &length, 4);
+    (void)!::write(4, header, sizeof header);
+    return 1;
+}
+ASIO_PAL_REGISTER_TASK(write_oversized_frame);
+
+// A result type whose loading fails in the parent.
+struct refuses_to_load
+{
+    int v = 0;
+    template <class Archive>
+    void save(Archive& ar) const
+    {
+        ar(v);
+    }
+    template <class Archive>
+    void load(Archive& ar)
+    {
+        ar(v);
+        throw std::runtime_error("refuses_to_load cannot be loaded");
+    }
+};
+
+refuses_to_load make_unloadable()
+{
+    return refuses_to_load{7};
+}
+ASIO_PAL_REGISTER_TASK(make_unloadable);
+
+std::string big_string(int n)
+{
+    return std::string(static_cast<std::size_t>(n), 'x');
+}
+ASIO_PAL_REGISTER_TASK(big_string);
+
+// Initializer and finalizer: they leave marks in files named by their argument.
+void init_mark(std::string dir)
+{
+    std::ofstream(dir + "/init." + std::to_string(::getpid())) << "init";
+}
+ASIO_PAL_REGISTER_TASK(init_mark);
+
+void fini_mark(std::string dir)
+{
+    std::ofstream(dir + "/fini." + std::to_string(::getpid())) << "fini";
+}
+ASIO_PAL_REGISTER_TASK(fini_mark);
+
+void failing_hook(std::string why)
+{
+    throw std::runtime_error(why);
+}
+ASIO_PAL_REGISTER_TASK(failing_hook);
+
+int not_registered(int x)
+{
+    return x;
+}
+
+namespace {
+
+std::string worker_helper;
+
+/// A fresh directory for one test's marker files.
+struct temp_dir
+{
+    std::string path;
+    temp_dir()
+    {
+        char tmpl[] = "/tmp/asio_pal_pp_XXXXXX";
+        char* p = ::mkdtemp(tmpl);
+        BOOST_REQUIRE(p != nullptr);
+        path = p;
+    }
+    ~temp_dir() { (void)!std::system(("rm -rf '" + path + "'").c_str()); }
+    std::string file(const std::string& name) const { return path + "/" + name; }
+    std::size_t count(const std::string& prefix) const
+    {
+        std::size_t n = 0;
+        for (const auto& e : std::filesystem::directory_iterator(path))
+            if (e.path().filename().string().rfind(prefix, 0) == 0)
+                ++n;
+        return n;
+    }
+};
+
+bool exists(const std::string& path)
+{
+    return ::access(path.c_str(), F_OK) == 0;
+}
+
+/// Waits (polling a cheap condition, bounded) for something the pool does asynchronously.
+template <typename Pred>
+bool eventually(Pred p, std::chrono::seconds limit = 30s)
+{
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (!p())
+    {
+        if (std::chrono::steady_clock::now() > end)
+            return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
+void check_counts_settle(pal::process_pool& pool)
+{
+    BOOST_TEST(eventually([&] { return pool.count_busy_workers() == 0; }));
+    BOOST_TEST(pool.count_pending_tasks() == 0u);
+    BOOST_TEST(pool.count_free_workers() + pool.count_busy_workers() <= pool.count_workers());
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(basics)
+
+BOOST_AUTO_TEST_CASE(submit_collect_and_run)
+{
+    pal::process_pool pool(2);
+    BOOST_TEST(pool.count_workers() == 0u); // pools start empty
+    pal::future<int> f = pool.submit(square, 7);
+    BOOST_TEST(f.collect(30s) == 49);
+    BOOST_TEST(pool.run(add, 2, 3) == 5);
+    BOOST_TEST(f.is_completed());
+    BOOST_TEST(pool.count_workers() >= 1u);
+    BOOST_TEST(pool.count_workers() <= 2u);
+}
+
+BOOST_AUTO_TEST_CASE(runs_in_another_process)
+{
+    pal::process_pool pool(1);
+    long child = pool.run(my_pid);
+    BOOST_TEST(child != static_cast<long>(::getpid()));
+    BOOST_TEST(pool.run(my_pid) == child); // the idle worker is reused
+}
+
+BOOST_AUTO_TEST_CASE(standard_and_user_types_cross)
+{
+    pal::process_pool pool(1);
+    BOOST_TEST(pool.run(join_words, std::vector<std::string>{"a", "b", "c"}, std::string("-")) ==
+               "a-b-c");
+    point p = pool.run(mirror, point{1, 2});
+    BOOST_TEST(p.x == 2);
+    BOOST_TEST(p.y == 1);
+    auto m = pool.run(count_letters, std::string("abca"));
+    BOOST_TEST(m.at("a") == 2);
+    BOOST_TEST(m.at("c") == 1);
+    // arguments are converted to the parameter types
+    BOOST_TEST(pool.run(join_words, std::vector<std::string>{"x"}, "+") == "x");
+}
+
+BOOST_AUTO_TEST_CASE(unregistered_function_is_refused_by_name)
+{
+    pal::process_pool pool(1);
+    try
+    {
+        pool.submit(not_registered, 1);
+        BOOST_FAIL("submit accepted an unregistered function");
+    }
+    catch (const pal::unregistered_task_error& e)
+    {
+        BOOST_TEST(std::string(e.what()).find("not_registered") != std::string::npos,
+                   e.what());
+    }
+    BOOST_TEST(pool.count_workers() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(many_tiny_tasks_complete)
+{
+    pal::process_pool pool(2);
+    std::vector<pal::future<int>> fs;
+    for (int i = 0; i < 3000; ++i)
+        fs.push_back(pool.submit(square, i));
+    long long sum = 0;
+    for (auto& f : fs)
+        sum += f.collect(60s);
+    long long expect = 0;
+    for (long long i = 0; i < 3000; ++i)
+        expect += i * i;
+    BOOST_TEST(sum == expect);
+    check_counts_settle(pool);
+}
+
+BOOST_AUTO_TEST_CASE(sized_pools_and_options)
+{
+    pal::dual_process_pool pool;
+    BOOST_TEST(pool.options().max_workers == 2u);
+    BOOST_TEST(pool.options().name == "process_pool");
+    BOOST_CHECK_THROW(pal::process_pool(pal::process_pool_options{.max_frame_size = 10}),
+                      std::invalid_argument);
+    BOOST_CHECK_THROW(
+        pal::process_pool(pal::process_pool_options{.worker_executable = "/nonexistent/worker"}),
+        std::invalid_argument);
+    BOOST_CHECK_THROW(pal::process_pool(pal::process_pool_options{.idle_timeout = -1s}),
+                      std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(test_runs_a_replica)
+{
+    pal::process_pool pool(2);
+    pool.test();
+    BOOST_TEST(pool.count_workers() == 0u); // the replica's worker, not ours
+    pool.shutdown();
+    BOOST_CHECK_THROW(pool.test(), pal::pool_closed_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(remote_exceptions)
+
+BOOST_AUTO_TEST_CASE(standard_type_comes_back_as_itself)
+{
+    pal::process_pool pool(1);
+    pal::future<int> f = pool.submit(throw_runtime, std::string("boom"));
+    BOOST_TEST(f.wait(30s));
+    BOOST_TEST(f.is_failed());
+    try
+    {
+        f.collect();
+        BOOST_FAIL("no exception");
+    }
+    catch (const std::runtime_error& e)
+    {
+        BOOST_TEST((typeid(e) == typeid(std::runtime_error)));
+        BOOST_TEST(std::string(e.what()) == "boom");
+        std::string tb = pal::get_remote_traceback(e);
+        BOOST_TEST(tb.find("throw_runtime") != std::string::npos, tb);
+        BOOST_TEST(tb.find("boom") != std::string::npos, tb);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(user_types_registered_or_not)
+{
+    pal::process_pool pool(1);
+    BOOST_CHECK_EXCEPTION(pool.run(throw_registered), registered_error,
+                          [](const registered_error& e) {
+                              return std::string(e.what()) == "registered failure";
+                          });
+    BOOST_CHECK_EXCEPTION(pool.run(throw_unregistered), pal::remote_error,
+                          [](const pal::remote_error& e) {
+                              return e.type_name() == "unregistered_error" &&
+                                     std::string(e.what()).find("custom failure") !=
+                                         std::string::npos;
+                          });
+    BOOST_CHECK_THROW(pool.run(throw_int), pal::remote_error);
+}
+
+BOOST_AUTO_TEST_CASE(nested_chain_is_rebuilt)
+{
+    pal::process_pool pool(1);
+    std::vector<std::string> chain;
+    std::function<void(const std::exception&)> walk = [&](const std::exception& e) {
+        chain.push_back(e.what());
+        try
+        {
+            std::rethrow_if_nested(e);
+        }
+        catch (const std::exception& inner)
+        {
+            walk(inner);
+        }
+    };
+    try
+    {
+        pool.run(throw_nested);
+        BOOST_FAIL("no exception");
+    }
+    catch (const std::runtime_error& e)
+    {
+        walk(e);
+    }
+    BOOST_TEST(chain == (std::vector<std::string>{"outer", "middle", "innermost"}),
+               boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(maps)
+
+BOOST_AUTO_TEST_CASE(map_family)
+{
+    pal::process_pool pool(2);
+    std::vector<int> xs{1, 2, 3, 4, 5, 6, 7};
+    std::vector<int> got;
+    for (int v : pool.map(square, xs, pal::map_options{.chunk_size = 3}))
+        got.push_back(v);
+    BOOST_TEST(got == (std::vector<int>{1, 4, 9, 16, 25, 36, 49}), boost::test_tools::per_element());
+
+    got.clear();
+    for (int v : pool.map_all(add, xs, xs))
+        got.push_back(v);
+    BOOST_TEST(got == (std::vector<int>{2, 4, 6, 8, 10, 12, 14}), boost::test_tools::per_element());
+
+    int sum = 0;
+    for (int v : pool.map_unordered(square, xs, pal::map_options{.chunk_size = 2}))
+        sum += v;
+    BOOST_TEST(sum == 140);
+
+    std::vector<std::tuple<int, int>> pairs{{1, 2}, {3, 4}};
+    got.clear();
+    for (int v : pool.starmap(add, pairs))
+        got.push_back(v);
+    BOOST_TEST(got == (std::vector<int>{3, 7}), boost::test_tools::per_element());
+    sum = 0;
+    for (int v : pool.starmap_all_unordered(add, pairs))
+        sum += v;
+    BOOST_TEST(sum == 10);
+}
+
+BOOST_AUTO_TEST_CASE(map_rethrows_at_position)
+{
+    pal::process_pool pool(1);
+    std::vector<std::string> msgs{"a", "b"};
+    auto results = pool.map(throw_runtime, msgs);
+    BOOST_CHECK_EXCEPTION(results.begin(), std::runtime_error,
+                          [](const std::runtime_error& e) { return std::string(e.what()) == "a"; });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(elastic)
+
+BOOST_AUTO_TEST_CASE(workers_retire_after_idle_timeout)
+{
+    temp_dir dir;
+    pal::process_pool pool(pal::process_pool_options{
+        .max_workers = 2,
+        .idle_timeout = 50ms,
+        .initializer = pal::remote_call(init_mark, dir.path),
+        .finalizer = pal::remote_call(fini_mark, dir.path)});
+    BOOST_TEST(pool.run(square, 3) == 9);
+    BOOST_TEST(eventually([&] { return pool.count_workers() == 0; }));
+    BOOST_TEST(dir.count("init.") >= 1u);
+    BOOST_TEST(dir.count("fini.") == dir.count("init.")); // each retiring worker finalised
+    BOOST_TEST(pool.run(square, 4) == 16); // and the pool grows again
+}
+
+BOOST_AUTO_TEST_CASE(zero_idle_timeout_retires_at_once)
+{
+    pal::process_pool pool(pal::process_pool_options{.max_workers = 1, .idle_timeout = 0s});
+    long a = pool.run(my_pid);
+    BOOST_TEST(eventually([&] { return pool.count_workers() == 0; }));
+    long b = pool.run(my_pid);
+    BOOST_TEST(a != b);
+}
+
+BOOST_AUTO_TEST_CASE(max_tasks_per_worker_recycles)
+{
+    pal::process_pool pool(
+        pal::process_pool_options{.max_workers = 1, .max_tasks_per_worker = 2});
+    std::vector<pal::future<long>> fs;
+    for (int i = 0; i < 6; ++i)
+        fs.push_back(pool.submit(my_pid));
+    std::map<long, int> per_pid;
+    for (auto& f : fs)
+        ++per_pid[f.collect(30s)];
+    BOOST_TEST(per_pid.size() == 3u);
+    for (auto& [pid, n] : per_pid)
+        BOOST_TEST(n == 2);
+}
+
+BOOST_AUTO_TEST_CASE(spawn_workers_and_join)
+{
+    pal::process_pool pool(3);
+    BOOST_TEST(pool.spawn_workers(10) == 3u);
+    BOOST_TEST(pool.count_workers() == 3u);
+    BOOST_TEST(pool.spawn_workers(1) == 0u);
+    std::vector<pal::future<long>> fs;
+    for (int i = 0; i < 6; ++i)
+        fs.push_back(pool.submit(slow_pid, 5));
+    BOOST_TEST(pool.join(60s));
+    BOOST_TEST(pool.count_workers() == 0u);
+    for (auto& f : fs)
+        BOOST_TEST(f.is_completed());
+    BOOST_TEST(!pool.is_closed()); // join reopens
+    BOOST_TEST(pool.run(square, 5) == 25);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(lifecycle)
+
+BOOST_AUTO_TEST_CASE(shutdown_cancels_pending_and_waits_running)
+{
+    temp_dir dir;
+    pal::process_pool pool(1);
+    pal::future<long> running = pool.submit(wait_for_file, dir.file("go"));
+    std::vector<pal::future<int>> queued;
+    for (int i = 0; i < 5; ++i)
+        queued.push_back(pool.submit(square, i));
+    BOOST_TEST(eventually([&] { return running.is_running(); }));
+    std::thread release([&] {
+        // the running task ends only when shutdown is already waiting for it
+        while (!pool.is_closed())
+            std::this_thread::sleep_for(1ms);
+        std::ofstream(dir.file("go")) << 1;
+    });
+    BOOST_TEST(pool.shutdown());
+    release.join();
+    BOOST_TEST(running.is_completed());
+    auto cancelled = pool.cancelled_tasks();
+    std::size_t n_cancelled = 0;
+    for (auto& f : queued)
+        n_cancelled += f.is_cancelled() ? 1 : 0;
+    // tasks already sent to the worker ran; the others were cancelled and listed
+    BOOST_TEST(n_cancelled == cancelled.size());
+    for (auto& f : queued)
+        BOOST_TEST(f.is_done());
+    BOOST_TEST(pool.is_terminated());
+    BOOST_TEST(!pool.shutdown());
+    BOOST_CHECK_THROW(pool.submit(square, 1), pal::pool_closed_error);
+}
+
+BOOST_AUTO_TEST_CASE(initializer_failure_breaks_the_pool)
+{
+    pal::process_pool pool(pal::process_pool_options{
+        .max_workers = 1, .initializer = pal::remote_call(failing_hook, std::string("no db"))});
+    pal::future<int> f = pool.submit(square, 2);
+    BOOST_TEST(f.wait(30s));
+    BOOST_TEST(f.is_cancelled());
+    BOOST_TEST(eventually([&] { return pool.is_broken(); }));
+    try
+    {
+        pool.check();
+        BOOST_FAIL("check passed on a broken pool");
+    }
+    catch (const pal::initializer_error& e)
+    {
+        try
+        {
+            std::rethrow_if_nested(e);
+            BOOST_FAIL("no nested cause");
+        }
+        catch (const std::runtime_error& cause)
+        {
+            BOOST_TEST(std::string(cause.what()) == "no db");
+        }
+    }
+    BOOST_CHECK_THROW(pool.submit(square, 1), pal::initializer_error);
+}
+
+BOOST_AUTO_TEST_CASE(finalizer_failure_surfaces_in_test)
+{
+    pal::process_pool pool(pal::process_pool_options{
+        .max_workers = 1, .finalizer = pal::remote_call(failing_hook, std::string("bad fini"))});
+    BOOST_CHECK_THROW(pool.test(), pal::finalizer_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(cancellation)
+
+BOOST_AUTO_TEST_CASE(cancel_pending_withdraws)
+{
+    temp_dir dir;
+    pal::process_pool pool(1);
+    pal::future<long> blocker = pool.submit(wait_for_file, dir.file("go"));
+    pal::future<void> queued = pool.submit(touch, dir.file("touched"));
+    BOOST_TEST(eventually([&] { return blocker.is_running(); }));
+    bool was_pending = queued.is_pending();
+    bool cancelled = queued.cancel();
+    if (was_pending)
+        BOOST_TEST(cancelled);
+    BOOST_TEST(queued.is_cancelled());
+    std::ofstream(dir.file("go")) << 1;
+    blocker.collect(30s);
+    BOOST_TEST(pool.join(30s));
+    BOOST_TEST(!exists(dir.file("touched"))); // the cancelled task never ran
+}
+
+BOOST_AUTO_TEST_CASE(cancel_running_stops_its_worker)
+{
+    temp_dir dir;
+    pal::process_pool pool(1);
+    pal::future<void> f = pool.submit(mark_started_then_sleep, dir.file("started"), 60);
+    BOOST_TEST(eventually([&] { return exists(dir.file("started")); }));
+    auto begin = std::chrono::steady_clock::now();
+    BOOST_TEST(f.cancel());
+    BOOST_TEST(f.is_cancelled());
+    BOOST_CHECK_THROW(f.collect(), pal::cancelled_error);
+    BOOST_TEST(pool.run(square, 6) == 36); // a new worker serves
+    BOOST_TEST((std::chrono::steady_clock::now() - begin < 50s)); // not the 60 s sleep
+    check_counts_settle(pool);
+}
+
+BOOST_AUTO_TEST_CASE(cancel_queued_in_a_busy_worker_skips_it)
+{
+    // Short tasks are sent several at a time; cancelling one that waits in its worker's pipe
+    // must skip it there, not stop the task running before it.
+    temp_dir dir;
+    pal::process_pool pool(1);
+    for (int i = 0; i < 50; ++i) // history of short tasks: the worker gets batches
+        pool.run(square, i);
+    pal::future<long> head = pool.submit(wait_for_file, dir.file("go"));
+    pal::future<void> behind = pool.submit(touch, dir.file("touched"));
+    BOOST_TEST(eventually([&] { return head.is_running(); }));
+    behind.cancel();
+    BOOST_TEST(behind.is_cancelled());
+    std::ofstream(dir.file("go")) << 1;
+    BOOST_TEST(head.collect(30s) > 0); // the head task was not taken down
+    BOOST_TEST(pool.join(30s));
+    BOOST_TEST(!exists(dir.file("touched")));
+}
+
+BOOST_AUTO_TEST_CASE(async_run_and_cancellation)
+{
+    temp_dir dir;
+    pal::process_pool pool(1);
+    net::io_context io;
+    int got = 0;
+    bool aborted = false;
+    net::co_spawn(
+        io,
+        [&]() -> net::awaitable<void> {
+            got = co_await pal::async_run(pool, square, 9, net::use_awaitable);
+            net::cancellation_signal sig;
+            auto op = pal::async_run(pool, mark_started_then_sleep, dir.file("started"), 60,
+                                     net::bind_cancellation_slot(sig.slot(), net::use_awaitable));
+            net::steady_timer t(io);
+            // cancel once the task runs in its worker
+            net::co_spawn(
+                io,
+                [&]() -> net::awaitable<void> {
+                    while (!exists(dir.file("started")))
+                    {
+                        t.expires_after(2ms);
+                        co_await t.async_wait(net::use_awaitable);
+                    }
+                    sig.emit(net::cancellation_type::terminal);
+                },
+                net::detached);
+            try
+            {
+                co_await std::move(op);
+            }
+            catch (const pal::cancelled_error&)
+            {
+                aborted = true;
+            }
+        },
+        net::detached);
+    io.run_for(60s);
+    BOOST_TEST(got == 81);
+    BOOST_TEST(aborted);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(faults)
+
+void check_death(pal::future<int>& f, int signal, int status, const char* task)
+{
+    BOOST_TEST(f.wait(30s));
+    BOOST_TEST(f.is_failed());
+    try
+    {
+        f.collect();
+    }
+    catch (const pal::worker_died_error& e)
+    {
+        BOOST_TEST(e.pid() > 0);
+        BOOST_TEST(std::string(e.what()).find(task) != std::string::npos, e.what());
+        if (signal != 0)
+        {
+            // Under a sanitizer the fatal signal may be turned into an exit status.
+            BOOST_TEST((e.signal() == signal || e.exit_status() > 0), e.what());
+        }
+        else
+        {
+            BOOST_TEST(e.exit_status() == status, e.what());
+            BOOST_TEST(e.signal() == 0);
+        }
+        return;
+    }
+    catch (const std::exception& e)
+    {
+        BOOST_FAIL(std::string("wrong exception: ") + e.what());
+    }
+    BOOST_FAIL("no exception");
+}
+
+BOOST_AUTO_TEST_CASE(workers_dying_mid_task)
+{
+    pal::process_pool pool(2);
+    struct
+    {
+        int (*fn)();
+        int signal;
+        int status;
+        const char* name;
+    } cases[] = {{die_by_kill, SIGKILL, -1, "die_by_kill"},
+                 {die_by_abort, SIGABRT, -1, "die_by_abort"},
+                 {die_by_exit, 0, 3, "die_by_exit"},
+                 {die_by_segv, SIGSEGV, -1, "die_by_segv"}};
+    for (auto& c : cases)
+    {
+        BOOST_TEST_CONTEXT(c.name)
+        {
+            pal::future<int> f = pool.submit(c.fn);
+            check_death(f, c.signal, c.status, c.name);
+            BOOST_TEST(pool.run(square, 11) == 121); // the pool keeps serving
+            check_counts_settle(pool);
+            BOOST_TEST(!f.is_running());
+        }
+    }
+    // tasks queued behind a dying one are not lost
+    std::vector<pal::future<int>> after;
+    pal::future<int> dying = pool.submit(die_by_kill);
+    for (int i = 0; i < 20; ++i)
+        after.push_back(pool.submit(square, i));
+    for (int i = 0; i < 20; ++i)
+        BOOST_TEST(after[static_cast<std::size_t>(i)].collect(30s) == i * i);
+    BOOST_TEST(dying.is_failed());
+}
+
+BOOST_AUTO_TEST_CASE(protocol_garbage_retires_the_worker)
+{
+    pal::process_pool pool(1);
+    for (int (*fn)() : {write_garbage, write_unknown_frame_type, write_oversized_frame})
+    {
+        pal::future<int> f = pool.submit(fn);
+        BOOST_TEST(f.wait(30s));
+        BOOST_CHECK_THROW(f.collect(), pal::protocol_error);
+        BOOST_TEST(pool.run(square, 3) == 9);
+        check_counts_settle(pool);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(undecodable_result_is_a_clear_error)
+{
+    pal::process_pool pool(1);
+    long before = pool.run(my_pid);
+    BOOST_CHECK_EXCEPTION(pool.run(make_unloadable), pal::protocol_error,
+                          [](const pal::protocol_error& e) {
+                              return std::string(e.what()).find("make_unloadable") !=
+                                     std::string::npos;
+                          });
+    BOOST_TEST(pool.run(my_pid) == before); // the frame was sound: the worker stays
+}
+
+BOOST_AUTO_TEST_CASE(oversized_result_fails_its_task)
+{
+    pal::process_pool pool(pal::process_pool_options{.max_workers = 1, .max_frame_size = 8192});
+    BOOST_CHECK_THROW(pool.run(big_string, 100000), pal::protocol_error);
+    BOOST_TEST(pool.run(big_string, 10).size() == 10u);
+    BOOST_CHECK_THROW(pool.run(join_words, std::vector<std::string>(10000, "word"), "-"),
+                      pal::protocol_error); // arguments too large to send
+}
+
+BOOST_AUTO_TEST_CASE(function_missing_in_worker_executable)
+{
+    BOOST_REQUIRE(!worker_helper.empty());
+    pal::process_pool pool(
+        pal::process_pool_options{.max_workers = 1, .worker_executable = worker_helper});
+    BOOST_TEST(pool.run(square, 5) == 25); // the helper registers square too
+    BOOST_CHECK_EXCEPTION(pool.run(add, 1, 2), pal::unregistered_task_error,
+                          [](const pal::unregistered_task_error& e) {
+                              return std::string(e.what()).find("'add'") != std::string::npos;
+                          });
+    BOOST_TEST(pool.run(square, 6) == 36);
+}
+
+BOOST_AUTO_TEST_CASE(worker_executable_that_is_not_a_worker)
+{
+    pal::process_pool pool(
+        pal::process_pool_options{.max_workers = 1, .worker_executable = "/bin/true"});
+    pal::future<int> f = pool.submit(square, 1);
+    BOOST_TEST(f.wait(30s));
+    BOOST_TEST(f.is_cancelled());
+    BOOST_TEST(pool.is_broken());
+    BOOST_CHECK_THROW(pool.check(), pal::broken_pool_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+int main(int argc, char** argv)
+{
+    if (pal::is_worker_process(argc, argv))
+        return pal::run_worker(argc, argv);
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::string(argv[i]) == "--")
+            worker_helper = argv[i + 1];
+    return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
+}
