@@ -16,6 +16,8 @@
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
 
+#include "common/eventually.hpp"
+
 #include "asio_pal/futures.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -129,6 +131,17 @@ void mark_started_then_sleep(std::string path, int seconds)
     std::this_thread::sleep_for(std::chrono::seconds(seconds));
 }
 ASIO_PAL_REGISTER_TASK(mark_started_then_sleep);
+
+// As above, but with the cancel signal blocked: only the pool's fallback kill can stop it.
+void block_cancel_then_sleep(std::string path, int seconds)
+{
+    sigset_t all;
+    sigfillset(&all);
+    ::sigprocmask(SIG_BLOCK, &all, nullptr);
+    std::ofstream(path) << ::getpid();
+    std::this_thread::sleep_for(std::chrono::seconds(seconds));
+}
+ASIO_PAL_REGISTER_TASK(block_cancel_then_sleep);
 
 void touch(std::string path)
 {
@@ -336,19 +349,7 @@ bool exists(const std::string& path)
     return ::access(path.c_str(), F_OK) == 0;
 }
 
-/// Waits (polling a cheap condition, bounded) for something the pool does asynchronously.
-template <typename Pred>
-bool eventually(Pred p, std::chrono::seconds limit = 30s)
-{
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (!p())
-    {
-        if (std::chrono::steady_clock::now() > end)
-            return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
-}
+using asio_pal_test::eventually;
 
 void check_counts_settle(pal::process_pool& pool)
 {
@@ -440,6 +441,24 @@ BOOST_AUTO_TEST_CASE(sized_pools_and_options)
         std::invalid_argument);
     BOOST_CHECK_THROW(pal::process_pool(pal::process_pool_options{.idle_timeout = -1s}),
                       std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(ignored_sigchld_is_refused)
+{
+    struct sigaction ignore{}, old{};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGCHLD, &ignore, &old);
+    bool threw = false;
+    try
+    {
+        pal::process_pool pool(1);
+    }
+    catch (const std::logic_error& e)
+    {
+        threw = std::string(e.what()).find("SIGCHLD") != std::string::npos;
+    }
+    ::sigaction(SIGCHLD, &old, nullptr);
+    BOOST_TEST(threw);
 }
 
 BOOST_AUTO_TEST_CASE(test_runs_a_replica)
@@ -727,6 +746,19 @@ BOOST_AUTO_TEST_CASE(cancel_running_stops_its_worker)
     BOOST_CHECK_THROW(f.collect(), pal::cancelled_error);
     BOOST_TEST(pool.run(square, 6) == 36); // a new worker serves
     BOOST_TEST((std::chrono::steady_clock::now() - begin < 50s)); // not the 60 s sleep
+    check_counts_settle(pool);
+}
+
+BOOST_AUTO_TEST_CASE(cancel_running_that_blocks_signals_kills_its_worker)
+{
+    temp_dir dir;
+    pal::process_pool pool(1);
+    pal::future<void> f = pool.submit(block_cancel_then_sleep, dir.file("started"), 60);
+    pal::future<int> behind = pool.submit(square, 4);
+    BOOST_TEST(eventually([&] { return exists(dir.file("started")); }));
+    BOOST_TEST(f.cancel());
+    BOOST_TEST(f.is_cancelled());
+    BOOST_TEST(behind.collect(50s) == 16); // served by a new worker once the old one is killed
     check_counts_settle(pool);
 }
 

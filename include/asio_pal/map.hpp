@@ -431,6 +431,84 @@ auto starmap_over(MakeSubmitter&& make_submitter, bool lazy, std::optional<bool>
                                       std::make_shared<std::decay_t<F>>(std::forward<F>(f))));
 }
 
+/**
+ * The map family as members of a pool. `Pool` derives from map_family<Pool> and provides
+ * `chunk_submitter()` (see map_over), which is all that differs between pool kinds.
+ */
+template <typename Pool>
+class map_family
+{
+public:
+    /**
+     * Lazy map: `f(x, y, ...)` over the zipped input ranges (shortest wins; infinite and
+     * single-pass ranges welcome), with an optional trailing map_options. Nothing is submitted
+     * before the first result is requested; at most `buffer_size` chunks of `chunk_size` items
+     * are submitted and not yet consumed. Returns an input range of results (map_result).
+     */
+    template <typename F, typename... Args>
+    auto map(F&& f, Args&&... ranges_then_options)
+    {
+        return map_over(submitter(), true, std::nullopt, std::forward<F>(f),
+                        std::forward<Args>(ranges_then_options)...);
+    }
+    /// As map(), but submits every chunk now.
+    template <typename F, typename... Args>
+    auto map_all(F&& f, Args&&... ranges_then_options)
+    {
+        return map_over(submitter(), false, std::nullopt, std::forward<F>(f),
+                        std::forward<Args>(ranges_then_options)...);
+    }
+    /// As map(), yielding results in completion order.
+    template <typename F, typename... Args>
+    auto map_unordered(F&& f, Args&&... ranges_then_options)
+    {
+        return map_over(submitter(), true, false, std::forward<F>(f),
+                        std::forward<Args>(ranges_then_options)...);
+    }
+    /// As map_all(), yielding results in completion order.
+    template <typename F, typename... Args>
+    auto map_all_unordered(F&& f, Args&&... ranges_then_options)
+    {
+        return map_over(submitter(), false, false, std::forward<F>(f),
+                        std::forward<Args>(ranges_then_options)...);
+    }
+    /// Lazy map of `std::apply(f, t)` over a range of tuples.
+    template <typename F, typename Tuples>
+    auto starmap(F&& f, Tuples&& tuples, const map_options& options = {})
+    {
+        return starmap_over(submitter(), true, std::nullopt, std::forward<F>(f),
+                            std::forward<Tuples>(tuples), options);
+    }
+    /// As starmap(), but submits every chunk now.
+    template <typename F, typename Tuples>
+    auto starmap_all(F&& f, Tuples&& tuples, const map_options& options = {})
+    {
+        return starmap_over(submitter(), false, std::nullopt, std::forward<F>(f),
+                            std::forward<Tuples>(tuples), options);
+    }
+    /// As starmap(), yielding results in completion order.
+    template <typename F, typename Tuples>
+    auto starmap_unordered(F&& f, Tuples&& tuples, const map_options& options = {})
+    {
+        return starmap_over(submitter(), true, false, std::forward<F>(f),
+                            std::forward<Tuples>(tuples), options);
+    }
+    /// As starmap_all(), yielding results in completion order.
+    template <typename F, typename Tuples>
+    auto starmap_all_unordered(F&& f, Tuples&& tuples, const map_options& options = {})
+    {
+        return starmap_over(submitter(), false, false, std::forward<F>(f),
+                            std::forward<Tuples>(tuples), options);
+    }
+
+protected:
+    map_family() = default;
+    ~map_family() = default;
+
+private:
+    auto submitter() { return static_cast<Pool&>(*this).chunk_submitter(); }
+};
+
 } // namespace detail
 } // namespace asio_pal
 

@@ -84,7 +84,7 @@ process_pool_options resolve_process_options(process_pool_options o);
  * @par Thread Safety
  * Every member function may be called concurrently, except the destructor.
  */
-class process_pool : public net::execution_context
+class process_pool : public net::execution_context, public detail::map_family<process_pool>
 {
 public:
     /// The I/O executor of the pool.
@@ -123,30 +123,8 @@ public:
     template <typename F, typename... Args>
     auto run(F&& f, Args&&... args);
 
-    /// Lazy map of a registered function over zipped ranges (see thread_pool::map).
-    template <typename F, typename... Args>
-    auto map(F&& f, Args&&... ranges_then_options);
-    /// As map(), but submits every chunk now.
-    template <typename F, typename... Args>
-    auto map_all(F&& f, Args&&... ranges_then_options);
-    /// As map(), yielding results in completion order.
-    template <typename F, typename... Args>
-    auto map_unordered(F&& f, Args&&... ranges_then_options);
-    /// As map_all(), yielding results in completion order.
-    template <typename F, typename... Args>
-    auto map_all_unordered(F&& f, Args&&... ranges_then_options);
-    /// Lazy map of `std::apply(f, t)` over a range of tuples.
-    template <typename F, typename Tuples>
-    auto starmap(F&& f, Tuples&& tuples, const map_options& options = {});
-    /// As starmap(), but submits every chunk now.
-    template <typename F, typename Tuples>
-    auto starmap_all(F&& f, Tuples&& tuples, const map_options& options = {});
-    /// As starmap(), yielding results in completion order.
-    template <typename F, typename Tuples>
-    auto starmap_unordered(F&& f, Tuples&& tuples, const map_options& options = {});
-    /// As starmap_all(), yielding results in completion order.
-    template <typename F, typename Tuples>
-    auto starmap_all_unordered(F&& f, Tuples&& tuples, const map_options& options = {});
+    // The map family (map, map_all, map_unordered, map_all_unordered, starmap, starmap_all,
+    // starmap_unordered, starmap_all_unordered) comes from detail::map_family.
 
     /// Live worker processes, including starting and retiring ones (0 when closed).
     std::size_t count_workers() const;
@@ -199,6 +177,8 @@ public:
     const process_pool_options& options() const noexcept;
 
 private:
+    friend class detail::map_family<process_pool>;
+
     /// Queues a prepared task (takes one reference); throws like submit().
     void submit_remote(detail::remote_task* t);
     bool join_until(std::optional<std::chrono::steady_clock::time_point> deadline);

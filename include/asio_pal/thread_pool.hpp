@@ -49,7 +49,7 @@ struct pool_access
  * @par Thread Safety
  * Every member function may be called concurrently, except the destructor.
  */
-class thread_pool : public net::execution_context
+class thread_pool : public net::execution_context, public detail::map_family<thread_pool>
 {
 public:
     template <typename Allocator, std::uint32_t Bits>
@@ -87,35 +87,8 @@ public:
     template <typename F, typename... Args>
     std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...> run(F&& f, Args&&... args);
 
-    /**
-     * Lazy map: `f(x, y, ...)` over the zipped input ranges (shortest wins; infinite and
-     * single-pass ranges welcome), with an optional trailing map_options. Nothing is submitted
-     * before the first result is requested; at most `buffer_size` chunks of `chunk_size` items
-     * are submitted and not yet consumed. Returns an input range of results.
-     */
-    template <typename F, typename... Args>
-    auto map(F&& f, Args&&... ranges_then_options);
-    /// As map(), but submits every chunk now.
-    template <typename F, typename... Args>
-    auto map_all(F&& f, Args&&... ranges_then_options);
-    /// As map(), yielding results in completion order.
-    template <typename F, typename... Args>
-    auto map_unordered(F&& f, Args&&... ranges_then_options);
-    /// As map_all(), yielding results in completion order.
-    template <typename F, typename... Args>
-    auto map_all_unordered(F&& f, Args&&... ranges_then_options);
-    /// Lazy map of `std::apply(f, t)` over a range of tuples.
-    template <typename F, typename Tuples>
-    auto starmap(F&& f, Tuples&& tuples, const map_options& options = {});
-    /// As starmap(), but submits every chunk now.
-    template <typename F, typename Tuples>
-    auto starmap_all(F&& f, Tuples&& tuples, const map_options& options = {});
-    /// As starmap(), yielding results in completion order.
-    template <typename F, typename Tuples>
-    auto starmap_unordered(F&& f, Tuples&& tuples, const map_options& options = {});
-    /// As starmap_all(), yielding results in completion order.
-    template <typename F, typename Tuples>
-    auto starmap_all_unordered(F&& f, Tuples&& tuples, const map_options& options = {});
+    // The map family (map, map_all, map_unordered, map_all_unordered, starmap, starmap_all,
+    // starmap_unordered, starmap_all_unordered) comes from detail::map_family.
 
     /// Live workers (0 when closed).
     std::size_t count_workers() const;
@@ -173,6 +146,7 @@ private:
     template <typename Allocator, std::uint32_t Bits>
     friend class basic_executor_type;
     friend struct detail::pool_access;
+    friend class detail::map_family<thread_pool>;
 
     /// The map family's way to submit one chunk to this pool.
     auto chunk_submitter();

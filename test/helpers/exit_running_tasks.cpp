@@ -21,6 +21,8 @@
 
 #include "asio_pal/thread_pool.hpp"
 
+#include "../common/say.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -37,20 +39,7 @@ namespace pal = asio_pal;
 
 namespace {
 
-// Prints one line with one stdio call, so lines from several threads never interleave.
-void say(const char* format, ...)
-{
-    char line[256];
-    va_list args;
-    va_start(args, format);
-    int n = std::vsnprintf(line, sizeof line - 1, format, args);
-    va_end(args);
-    std::size_t len =
-        n < 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - 2);
-    line[len] = '\n';
-    std::fwrite(line, 1, len + 1, stdout);
-    std::fflush(stdout);
-}
+using asio_pal_test::say;
 
 // Threads of this process whose name starts with `prefix` (pool workers are named after their
 // pool).

@@ -19,6 +19,8 @@
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
 
+#include "../common/eventually.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -159,18 +161,7 @@ void account(std::vector<record>& all)
                                     << cancelled);
 }
 
-template <typename Pred>
-bool eventually(Pred p, std::chrono::seconds limit)
-{
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (!p())
-    {
-        if (std::chrono::steady_clock::now() > end)
-            return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
-}
+using asio_pal_test::eventually;
 
 void churn(pal::process_pool_options options, std::size_t per_thread)
 {
@@ -217,6 +208,7 @@ BOOST_AUTO_TEST_CASE(shutdown_races_submitters)
         pal::process_pool pool(3);
         std::atomic<bool> stop{false};
         std::vector<std::vector<pal::future<int>>> fs(2);
+        std::atomic<std::size_t> submitted[2] = {0, 0};
         std::vector<std::thread> ts;
         for (int t = 0; t < 2; ++t)
             ts.emplace_back([&, t] {
@@ -225,6 +217,7 @@ BOOST_AUTO_TEST_CASE(shutdown_races_submitters)
                     try
                     {
                         fs[static_cast<std::size_t>(t)].push_back(pool.submit(triple, i));
+                        submitted[t].fetch_add(1);
                     }
                     catch (const pal::pool_closed_error&)
                     {
@@ -232,7 +225,7 @@ BOOST_AUTO_TEST_CASE(shutdown_races_submitters)
                     }
                 }
             });
-        BOOST_TEST(eventually([&] { return fs[0].size() > 50 && fs[1].size() > 50; }, 60s));
+        BOOST_TEST(eventually([&] { return submitted[0] > 50 && submitted[1] > 50; }, 60s));
         BOOST_TEST(pool.shutdown());
         stop = true;
         for (auto& t : ts)

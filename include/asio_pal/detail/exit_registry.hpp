@@ -24,6 +24,11 @@ protected:
 void register_at_exit(exit_participant* p);
 void unregister_at_exit(exit_participant* p) noexcept;
 
+/// Registers the exit handler again if a pool was made since it was last registered. Pools call
+/// it when work arrives: a static pool's destructor is registered only once its constructor has
+/// returned, so a handler registered in the constructor would run after that destructor.
+void arm_at_exit() noexcept;
+
 } // namespace asio_pal::detail
 
 #endif // ASIO_PAL_DETAIL_EXIT_REGISTRY_HPP

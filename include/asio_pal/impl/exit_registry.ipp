@@ -8,6 +8,7 @@
 #include "asio_pal/detail/exit_registry.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
@@ -21,7 +22,13 @@ struct exit_registry
     std::mutex mutex;
     std::vector<exit_participant*> live;
     int registrations = 0;
+    // A pool was made since the handler was last registered (see arm_at_exit).
+    std::atomic<bool> rearm{false};
 };
+
+// Upper bound of handler registrations, so a program that makes pools in a loop does not grow
+// its atexit list without end.
+constexpr int max_registrations = 1024;
 
 // Never destroyed: pools may unregister during static destruction, after our handler ran.
 exit_registry& registry()
@@ -52,12 +59,26 @@ void register_at_exit(exit_participant* p)
     // constructed while no pool was alive are destroyed after the pools are shut down.
     // (Objects constructed while a pool lives can still be destroyed before it; bounded so a
     // program that creates pools in a loop does not grow its atexit list without end.)
-    if (r.live.empty() && r.registrations < 64)
+    if (r.live.empty() && r.registrations < max_registrations)
     {
         if (std::atexit(asio_pal_shutdown_at_exit) == 0)
             ++r.registrations;
     }
     r.live.push_back(p);
+    r.rearm.store(true, std::memory_order_release);
+}
+
+void arm_at_exit() noexcept
+{
+    exit_registry& r = registry();
+    if (!r.rearm.load(std::memory_order_acquire))
+        return;
+    std::lock_guard<std::mutex> lock(r.mutex);
+    if (!r.rearm.exchange(false, std::memory_order_acq_rel) || r.live.empty() ||
+        r.registrations >= max_registrations)
+        return;
+    if (std::atexit(asio_pal_shutdown_at_exit) == 0)
+        ++r.registrations;
 }
 
 void unregister_at_exit(exit_participant* p) noexcept

@@ -79,62 +79,6 @@ inline auto process_pool::chunk_submitter()
     };
 }
 
-template <typename F, typename... Args>
-auto process_pool::map(F&& f, Args&&... args)
-{
-    return detail::map_over(chunk_submitter(), true, std::nullopt, std::forward<F>(f),
-                            std::forward<Args>(args)...);
-}
-
-template <typename F, typename... Args>
-auto process_pool::map_all(F&& f, Args&&... args)
-{
-    return detail::map_over(chunk_submitter(), false, std::nullopt, std::forward<F>(f),
-                            std::forward<Args>(args)...);
-}
-
-template <typename F, typename... Args>
-auto process_pool::map_unordered(F&& f, Args&&... args)
-{
-    return detail::map_over(chunk_submitter(), true, false, std::forward<F>(f),
-                            std::forward<Args>(args)...);
-}
-
-template <typename F, typename... Args>
-auto process_pool::map_all_unordered(F&& f, Args&&... args)
-{
-    return detail::map_over(chunk_submitter(), false, false, std::forward<F>(f),
-                            std::forward<Args>(args)...);
-}
-
-template <typename F, typename Tuples>
-auto process_pool::starmap(F&& f, Tuples&& tuples, const map_options& o)
-{
-    return detail::starmap_over(chunk_submitter(), true, std::nullopt, std::forward<F>(f),
-                                std::forward<Tuples>(tuples), o);
-}
-
-template <typename F, typename Tuples>
-auto process_pool::starmap_all(F&& f, Tuples&& tuples, const map_options& o)
-{
-    return detail::starmap_over(chunk_submitter(), false, std::nullopt, std::forward<F>(f),
-                                std::forward<Tuples>(tuples), o);
-}
-
-template <typename F, typename Tuples>
-auto process_pool::starmap_unordered(F&& f, Tuples&& tuples, const map_options& o)
-{
-    return detail::starmap_over(chunk_submitter(), true, false, std::forward<F>(f),
-                                std::forward<Tuples>(tuples), o);
-}
-
-template <typename F, typename Tuples>
-auto process_pool::starmap_all_unordered(F&& f, Tuples&& tuples, const map_options& o)
-{
-    return detail::starmap_over(chunk_submitter(), false, false, std::forward<F>(f),
-                                std::forward<Tuples>(tuples), o);
-}
-
 template <typename Rep, typename Period>
 bool process_pool::join(std::chrono::duration<Rep, Period> timeout)
 {

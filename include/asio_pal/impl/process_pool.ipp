@@ -119,6 +119,9 @@ process_pool_options resolve_process_options(process_pool_options o)
 
 namespace {
 
+/// How long a worker asked to stop its running task may take before it is killed.
+constexpr std::chrono::seconds cancel_grace{2};
+
 /// Wraps `cause` as the nested exception of an E carrying `what`.
 template <typename E>
 std::exception_ptr nest(const std::string& what, std::exception_ptr cause)
@@ -185,7 +188,7 @@ struct worker_process
     };
 
     worker_process(const net::any_io_executor& ex, std::size_t max_frame)
-        : to_child(ex), from_child(ex), idle_timer(ex), decoder(max_frame)
+        : to_child(ex), from_child(ex), idle_timer(ex), cancel_timer(ex), decoder(max_frame)
     {
     }
 
@@ -196,6 +199,7 @@ struct worker_process
     net::posix::stream_descriptor to_child;
     net::posix::stream_descriptor from_child;
     net::steady_timer idle_timer;
+    net::steady_timer cancel_timer; // a stopped task whose worker lingers is killed after it
     frame_decoder decoder;
     std::vector<char> writing_buf; // being written
     std::vector<char> queued_buf;  // frames waiting for the write in progress
@@ -225,6 +229,11 @@ public:
     process_pool_core(process_pool_options o, std::optional<net::any_io_executor> user_io)
         : options_(std::move(o))
     {
+        struct sigaction chld{};
+        if (::sigaction(SIGCHLD, nullptr, &chld) == 0 &&
+            (chld.sa_handler == SIG_IGN || (chld.sa_flags & SA_NOCLDWAIT) != 0))
+            throw std::logic_error("asio_pal: process pools need SIGCHLD not ignored (an ignored "
+                                   "SIGCHLD reaps worker processes behind the pool's back)");
         ignore_sigpipe_once();
         if (user_io)
         {
@@ -258,6 +267,7 @@ public:
 
     void submit(remote_task* t)
     {
+        arm_at_exit();
         lock_type lock(mutex_);
         throw_if_unusable_locked();
         t->state().set_owner(this);
@@ -291,6 +301,7 @@ public:
 
     std::size_t spawn_workers(std::optional<std::size_t> n)
     {
+        arm_at_exit();
         lock_type lock(mutex_);
         throw_if_unusable_locked();
         pool_counts c = counts_locked();
@@ -1056,6 +1067,7 @@ private:
         workers_.erase(it);
         boost::system::error_code ignored;
         w->idle_timer.cancel();
+        w->cancel_timer.cancel();
         w->to_child.close(ignored);
         w->from_child.close(ignored);
 
@@ -1120,10 +1132,21 @@ private:
             {
                 if (w->in_flight[i] != t)
                     continue;
+                if (w->exited)
+                    return;
+                std::uint64_t seq = w->in_flight_seq[i];
                 union sigval v{};
-                v.sival_int = static_cast<int>(static_cast<std::uint32_t>(w->in_flight_seq[i]));
-                if (!w->exited)
-                    ::sigqueue(w->pid, cancel_signal(), v);
+                v.sival_int = static_cast<int>(static_cast<std::uint32_t>(seq));
+                ::sigqueue(w->pid, cancel_signal(), v);
+                // The worker exits at once when it runs the task, or skips it later. If the task
+                // runs and blocks the signal, the worker is killed after a grace period (the
+                // tasks behind it have not started, so they lose nothing).
+                w->cancel_timer.expires_after(cancel_grace);
+                w->cancel_timer.async_wait([this, w, seq](boost::system::error_code ec) {
+                    if (!ec && !w->exited && !w->in_flight_seq.empty() &&
+                        w->in_flight_seq.front() == seq)
+                        kill_worker(*w);
+                });
                 return;
             }
         }

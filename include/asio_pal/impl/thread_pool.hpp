@@ -147,62 +147,6 @@ inline auto thread_pool::chunk_submitter()
     };
 }
 
-template <typename F, typename... Args>
-auto thread_pool::map(F&& f, Args&&... args)
-{
-    return detail::map_over(chunk_submitter(), true, std::nullopt, std::forward<F>(f),
-                            std::forward<Args>(args)...);
-}
-
-template <typename F, typename... Args>
-auto thread_pool::map_all(F&& f, Args&&... args)
-{
-    return detail::map_over(chunk_submitter(), false, std::nullopt, std::forward<F>(f),
-                            std::forward<Args>(args)...);
-}
-
-template <typename F, typename... Args>
-auto thread_pool::map_unordered(F&& f, Args&&... args)
-{
-    return detail::map_over(chunk_submitter(), true, false, std::forward<F>(f),
-                            std::forward<Args>(args)...);
-}
-
-template <typename F, typename... Args>
-auto thread_pool::map_all_unordered(F&& f, Args&&... args)
-{
-    return detail::map_over(chunk_submitter(), false, false, std::forward<F>(f),
-                            std::forward<Args>(args)...);
-}
-
-template <typename F, typename Tuples>
-auto thread_pool::starmap(F&& f, Tuples&& tuples, const map_options& o)
-{
-    return detail::starmap_over(chunk_submitter(), true, std::nullopt, std::forward<F>(f),
-                                std::forward<Tuples>(tuples), o);
-}
-
-template <typename F, typename Tuples>
-auto thread_pool::starmap_all(F&& f, Tuples&& tuples, const map_options& o)
-{
-    return detail::starmap_over(chunk_submitter(), false, std::nullopt, std::forward<F>(f),
-                                std::forward<Tuples>(tuples), o);
-}
-
-template <typename F, typename Tuples>
-auto thread_pool::starmap_unordered(F&& f, Tuples&& tuples, const map_options& o)
-{
-    return detail::starmap_over(chunk_submitter(), true, false, std::forward<F>(f),
-                                std::forward<Tuples>(tuples), o);
-}
-
-template <typename F, typename Tuples>
-auto thread_pool::starmap_all_unordered(F&& f, Tuples&& tuples, const map_options& o)
-{
-    return detail::starmap_over(chunk_submitter(), false, false, std::forward<F>(f),
-                                std::forward<Tuples>(tuples), o);
-}
-
 template <typename Rep, typename Period>
 bool thread_pool::join(std::chrono::duration<Rep, Period> timeout)
 {
