@@ -122,6 +122,8 @@ public:
     virtual bool cancel_running(state_base&) noexcept { return false; }
     /// Reports an exception that has no future to go to.
     virtual void report_exception(std::exception_ptr e) noexcept = 0;
+    /// How long a blocking wait on one of this owner's tasks spins before it sleeps (0: none).
+    virtual std::chrono::nanoseconds wait_spin() const noexcept { return {}; }
 
 protected:
     ~task_owner() = default;

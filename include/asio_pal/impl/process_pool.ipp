@@ -119,6 +119,9 @@ process_pool_options resolve_process_options(process_pool_options o)
 
 namespace {
 
+/// How long a thread blocked on a process task's result spins before it sleeps.
+constexpr std::chrono::microseconds result_wait_spin{50};
+
 /// How long a worker asked to stop its running task may take before it is killed.
 constexpr std::chrono::seconds cancel_grace{2};
 
@@ -363,6 +366,9 @@ public:
         changed_.notify_all();
     }
     void on_claimed_inline() noexcept override {}
+    // A reply passes through the I/O thread: sleeping on it costs a wake-up that often lands on
+    // the other CPU (measured: serial round trip ~110 us without the spin, ~16-30 us with it).
+    std::chrono::nanoseconds wait_spin() const noexcept override { return result_wait_spin; }
     bool cancel_running(state_base& s) noexcept override
     {
         auto* t = dynamic_cast<remote_task*>(&s);
