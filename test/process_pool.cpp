@@ -26,6 +26,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include <cereal/types/map.hpp>
@@ -33,10 +34,12 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -148,6 +151,19 @@ void touch(std::string path)
     std::ofstream(path) << ::getpid();
 }
 ASIO_PAL_REGISTER_TASK(touch);
+
+// Writes a lot on stdout and stderr: the protocol runs on its own descriptors.
+int chatty(int x)
+{
+    for (int i = 0; i < 20; ++i)
+    {
+        std::printf("chatty %d line %d: not a frame\n", x, i);
+        std::fprintf(stderr, "chatty %d: noise on stderr\n", x);
+    }
+    std::fflush(nullptr);
+    return x + 1;
+}
+ASIO_PAL_REGISTER_TASK(chatty);
 
 int throw_runtime(std::string msg)
 {
@@ -427,6 +443,43 @@ BOOST_AUTO_TEST_CASE(many_tiny_tasks_complete)
         expect += i * i;
     BOOST_TEST(sum == expect);
     check_counts_settle(pool);
+}
+
+BOOST_AUTO_TEST_CASE(task_output_does_not_disturb_the_protocol)
+{
+    pal::process_pool pool(2);
+    std::vector<pal::future<int>> fs;
+    for (int i = 0; i < 20; ++i)
+        fs.push_back(pool.submit(chatty, i));
+    for (int i = 0; i < 20; ++i)
+        BOOST_TEST(fs[static_cast<std::size_t>(i)].collect(30s) == i + 1);
+}
+
+BOOST_AUTO_TEST_CASE(io_on_a_user_executor)
+{
+    net::io_context io;
+    auto guard = net::make_work_guard(io);
+    std::thread runner([&] { io.run(); });
+    {
+        pal::process_pool pool(io.get_executor(), pal::process_pool_options{.max_workers = 2});
+        // get_executor() is the I/O executor: it belongs to the user's io_context.
+        BOOST_TEST(&net::query(pool.get_executor(), net::execution::context) ==
+                   static_cast<net::execution_context*>(&io));
+        BOOST_TEST(pool.run(add, 20, 22) == 42);
+        int sum = 0;
+        for (int v : pool.map(square, std::vector<int>{1, 2, 3}))
+            sum += v;
+        BOOST_TEST(sum == 14);
+        // The result reaches a coroutine on the same io_context.
+        std::future<int> r = net::co_spawn(
+            io, [&]() -> net::awaitable<int> {
+                co_return co_await pal::async_run(pool, square, 12, net::use_awaitable);
+            },
+            net::use_future);
+        BOOST_TEST(r.get() == 144);
+    } // destroyed while the io_context still runs
+    guard.reset();
+    runner.join();
 }
 
 BOOST_AUTO_TEST_CASE(sized_pools_and_options)
