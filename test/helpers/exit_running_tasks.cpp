@@ -21,6 +21,7 @@
 
 #include "asio_pal/thread_pool.hpp"
 
+#include "../common/eventually.hpp"
 #include "../common/say.hpp"
 
 #include <algorithm>
@@ -67,18 +68,11 @@ int count_threads_named(const char* prefix)
     return n;
 }
 
-// Polls `done` until it holds or `limit` passes; false on timeout.
+// Every wait of a helper is bounded by 20 s.
 template <typename Pred>
-bool wait_for(Pred done, std::chrono::seconds limit = std::chrono::seconds(20))
+bool wait_for(Pred done)
 {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done())
-    {
-        if (std::chrono::steady_clock::now() > deadline)
-            return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return true;
+    return asio_pal_test::eventually(done, std::chrono::seconds(20));
 }
 
 // Leaked on purpose; global so that LeakSanitizer sees it as reachable.

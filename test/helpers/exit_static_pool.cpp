@@ -24,6 +24,7 @@
 
 #include "asio_pal/thread_pool.hpp"
 
+#include "../common/eventually.hpp"
 #include "../common/say.hpp"
 
 #include <algorithm>
@@ -72,19 +73,11 @@ int count_threads_named(const char* prefix)
     return n;
 }
 
-// Polls `done` until it holds or `limit` passes; false on timeout. Polling, not sleeping for
-// synchronisation: the condition is what we wait for, the pause only spares the CPU.
+// Every wait of a helper is bounded by 20 s.
 template <typename Pred>
-bool wait_for(Pred done, std::chrono::seconds limit = std::chrono::seconds(20))
+bool wait_for(Pred done)
 {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done())
-    {
-        if (std::chrono::steady_clock::now() > deadline)
-            return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return true;
+    return asio_pal_test::eventually(done, std::chrono::seconds(20));
 }
 
 std::atomic<bool> guard_alive{false};

@@ -109,6 +109,9 @@ std::string find_remote_traceback(const std::exception& e);
 /// How many exceptions have a traceback attached now (at most `remote_traceback_capacity`).
 std::size_t remote_traceback_count();
 
+/// A demangled symbol or type name (the input itself when it does not demangle).
+std::string demangle(const char* mangled);
+
 /// The demangled name of `type` (the mangled one where demangling fails).
 std::string demangled_name(const std::type_info& type);
 

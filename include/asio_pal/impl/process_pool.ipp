@@ -11,6 +11,7 @@
 
 #include "asio_pal/detail/elastic.hpp"
 #include "asio_pal/detail/exit_registry.hpp"
+#include "asio_pal/detail/pool_support.hpp"
 #include "asio_pal/detail/process_policy.hpp"
 #include "asio_pal/detail/worker_protocol.hpp"
 #include "asio_pal/process_pool.hpp"
@@ -20,7 +21,6 @@
 #ifndef BOOST_PROCESS_USE_STD_FS
 #define BOOST_PROCESS_USE_STD_FS 1
 #endif
-#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -77,20 +77,16 @@ std::string describe_exit(const exit_info& e)
 
 std::exception_ptr undecodable_reply(const task_entry& entry, std::exception_ptr cause) noexcept
 {
-    std::string why = "unknown error";
     try
     {
-        std::rethrow_exception(cause);
-    }
-    catch (const std::exception& e)
-    {
-        why = e.what();
+        return std::make_exception_ptr(protocol_error("asio_pal: the reply of task '" +
+                                                      entry.name + "' cannot be decoded: " +
+                                                      describe(cause)));
     }
     catch (...)
     {
+        return std::current_exception(); // out of memory building the message
     }
-    return std::make_exception_ptr(protocol_error("asio_pal: the reply of task '" + entry.name +
-                                                  "' cannot be decoded: " + why));
 }
 
 process_pool_options resolve_process_options(process_pool_options o)
@@ -124,27 +120,6 @@ constexpr std::chrono::microseconds result_wait_spin{50};
 
 /// How long a worker asked to stop its running task may take before it is killed.
 constexpr std::chrono::seconds cancel_grace{2};
-
-/// Wraps `cause` as the nested exception of an E carrying `what`.
-template <typename E>
-std::exception_ptr nest(const std::string& what, std::exception_ptr cause)
-{
-    try
-    {
-        std::rethrow_exception(cause);
-    }
-    catch (...)
-    {
-        try
-        {
-            std::throw_with_nested(E(what));
-        }
-        catch (...)
-        {
-            return std::current_exception();
-        }
-    }
-}
 
 void close_fd(int& fd) noexcept
 {
@@ -195,7 +170,6 @@ struct worker_process
     {
     }
 
-    std::uint64_t serial = 0;
     pid_t pid = -1;
     phase state = phase::starting;
     std::optional<boost::process::v2::basic_process<net::any_io_executor>> process;
@@ -207,8 +181,12 @@ struct worker_process
     std::vector<char> writing_buf; // being written
     std::vector<char> queued_buf;  // frames waiting for the write in progress
     bool writing = false;
-    std::deque<remote_task*> in_flight; // sent, not answered, in order
-    std::deque<std::uint64_t> in_flight_seq;
+    struct sent_task
+    {
+        remote_task* task;
+        std::uint64_t seq; // the frame's sequence number, unique per worker
+    };
+    std::deque<sent_task> in_flight; // sent, not answered, in order
     std::uint64_t next_seq = 1;
     std::size_t sent = 0;
     std::chrono::steady_clock::time_point last_progress{};
@@ -219,7 +197,6 @@ struct worker_process
     bool counted_busy = false;
     bool counted_retiring = false;
     bool failed = false; // protocol failure: in-flight tasks already failed
-    bool said_hello = false;
     exit_info exit{};
 };
 
@@ -250,11 +227,8 @@ public:
             // Signals stay with the program's threads (as Asio's scheduler does), and the
             // thread lives as long as the pool: children's death signal follows their
             // spawning thread.
-            sigset_t all, old;
-            sigfillset(&all);
-            ::pthread_sigmask(SIG_BLOCK, &all, &old);
+            signals_blocked blocked;
             io_thread_ = std::thread([this] { own_io_->run(); });
-            ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
         }
         register_at_exit(this);
     }
@@ -391,31 +365,7 @@ public:
     }
     void report_exception(std::exception_ptr e) noexcept override
     {
-        if (options_.on_task_exception)
-        {
-            try
-            {
-                options_.on_task_exception(e);
-                return;
-            }
-            catch (...)
-            {
-            }
-        }
-        try
-        {
-            std::rethrow_exception(e);
-        }
-        catch (const std::exception& ex)
-        {
-            std::fprintf(stderr, "asio_pal: process pool '%s': %s\n", options_.name.c_str(),
-                         ex.what());
-        }
-        catch (...)
-        {
-            std::fprintf(stderr, "asio_pal: process pool '%s': unknown exception\n",
-                         options_.name.c_str());
-        }
+        report_pool_exception(options_.on_task_exception, options_.name, std::move(e));
     }
 
     // exit_participant: at exit nothing may wait for long tasks, so running ones are stopped.
@@ -574,9 +524,11 @@ private:
     void on_kick()
     {
         std::size_t n;
+        bool stop_running;
         {
             lock_type lock(mutex_);
             kick_posted_ = false;
+            stop_running = stop_running_;
             n = std::exchange(to_spawn_, 0);
             if (stopping_) // reserved, but no longer wanted
             {
@@ -587,29 +539,22 @@ private:
         }
         for (std::size_t i = 0; i < n; ++i)
             spawn_one();
-        if (stop_running_flag())
+        if (stop_running)
             stop_all_running();
         retire_idle();
         dispatch();
     }
 
-    bool stop_running_flag()
-    {
-        lock_type lock(mutex_);
-        return stop_running_;
-    }
-
     void spawn_one()
     {
         auto w = std::make_shared<worker_process>(executor(), options_.max_frame_size);
-        w->serial = ++serial_;
         try
         {
             launch(*w);
         }
         catch (...)
         {
-            std::exception_ptr e = nest<broken_pool_error>(
+            std::exception_ptr e = nested_error<broken_pool_error>(
                 "asio_pal: process pool '" + options_.name + "' cannot start a worker process",
                 std::current_exception());
             {
@@ -746,9 +691,8 @@ private:
         switch (f.type)
         {
         case frame_type::hello:
-            if (w->state != worker_process::phase::starting || w->said_hello)
+            if (w->state != worker_process::phase::starting)
                 throw frame_error("asio_pal: unexpected hello frame");
-            w->said_hello = true;
             w->state = worker_process::phase::ready;
             w->last_progress = std::chrono::steady_clock::now();
             became_idle(w);
@@ -768,8 +712,8 @@ private:
                                " of process pool '" + options_.name + "' failed in worker process " +
                                std::to_string(w->pid);
             std::exception_ptr cause = rebuild_exception(info);
-            break_pool(init ? nest<initializer_error>(what, cause)
-                            : nest<finalizer_error>(what, cause));
+            break_pool(init ? nested_error<initializer_error>(what, cause)
+                            : nested_error<finalizer_error>(what, cause));
             return;
         }
         case frame_type::bye:
@@ -782,12 +726,11 @@ private:
 
     void answer(const worker_ptr& w, const frame_view& f)
     {
-        if (w->in_flight.empty() || w->in_flight_seq.front() != f.seq)
+        if (w->in_flight.empty() || w->in_flight.front().seq != f.seq)
             throw frame_error("asio_pal: reply for task sequence " + std::to_string(f.seq) +
                               " which the worker does not hold");
-        remote_task* t = w->in_flight.front();
+        remote_task* t = w->in_flight.front().task;
         w->in_flight.pop_front();
-        w->in_flight_seq.pop_front();
         std::vector<char>().swap(t->arguments()); // answered: never sent again
         auto now = std::chrono::steady_clock::now();
         w->average = update_average(
@@ -982,8 +925,7 @@ private:
                 t->state().release();
                 continue;
             }
-            w->in_flight.push_back(t);
-            w->in_flight_seq.push_back(seq);
+            w->in_flight.push_back({t, seq});
             ++w->sent;
         }
         if (w->in_flight.empty())
@@ -1020,13 +962,12 @@ private:
         w->eof = true; // nothing it says from now on is read
         std::string what = "asio_pal: worker process " + std::to_string(w->pid) +
                            " of process pool '" + options_.name + "' broke the protocol: " + why;
-        for (remote_task* t : w->in_flight)
+        for (auto& sent : w->in_flight)
         {
-            t->fail(std::make_exception_ptr(protocol_error(what)));
-            t->state().release();
+            sent.task->fail(std::make_exception_ptr(protocol_error(what)));
+            sent.task->state().release();
         }
         w->in_flight.clear();
-        w->in_flight_seq.clear();
         kill_worker(*w);
     }
 
@@ -1082,7 +1023,7 @@ private:
         {
             // The first task was running: it dies with the worker (unless it was cancelled).
             // The others never started: they go back to the queue.
-            remote_task* head = w->in_flight.front();
+            remote_task* head = w->in_flight.front().task;
             std::string what = "asio_pal: worker process " + std::to_string(w->pid) +
                                " of process pool '" + options_.name + "' " +
                                describe_exit(w->exit) + " while running task '" +
@@ -1090,9 +1031,9 @@ private:
             head->fail(std::make_exception_ptr(worker_died_error(
                 what, w->pid, w->exit.signal, w->exit.exit_status)));
             head->state().release();
-            rest.assign(w->in_flight.begin() + 1, w->in_flight.end());
+            for (auto it = w->in_flight.begin() + 1; it != w->in_flight.end(); ++it)
+                rest.push_back(it->task);
             w->in_flight.clear();
-            w->in_flight_seq.clear();
         }
         std::exception_ptr startup_failure;
         std::vector<remote_task*> dropped;
@@ -1112,7 +1053,7 @@ private:
                 for (auto r = rest.rbegin(); r != rest.rend(); ++r)
                     requeued_.push_front(*r);
                 pending_ += rest.size();
-                if (!w->said_hello && !broken_)
+                if (w->state == worker_process::phase::starting && !broken_)
                     startup_failure = std::make_exception_ptr(broken_pool_error(
                         "asio_pal: worker process " + std::to_string(w->pid) +
                         " of process pool '" + options_.name + "' " + describe_exit(w->exit) +
@@ -1134,13 +1075,13 @@ private:
     {
         for (const worker_ptr& w : workers_)
         {
-            for (std::size_t i = 0; i < w->in_flight.size(); ++i)
+            for (const auto& sent : w->in_flight)
             {
-                if (w->in_flight[i] != t)
+                if (sent.task != t)
                     continue;
                 if (w->exited)
                     return;
-                std::uint64_t seq = w->in_flight_seq[i];
+                std::uint64_t seq = sent.seq;
                 union sigval v{};
                 v.sival_int = static_cast<int>(static_cast<std::uint32_t>(seq));
                 ::sigqueue(w->pid, cancel_signal(), v);
@@ -1149,8 +1090,8 @@ private:
                 // tasks behind it have not started, so they lose nothing).
                 w->cancel_timer.expires_after(cancel_grace);
                 w->cancel_timer.async_wait([this, w, seq](boost::system::error_code ec) {
-                    if (!ec && !w->exited && !w->in_flight_seq.empty() &&
-                        w->in_flight_seq.front() == seq)
+                    if (!ec && !w->exited && !w->in_flight.empty() &&
+                        w->in_flight.front().seq == seq)
                         kill_worker(*w);
                 });
                 return;
@@ -1165,8 +1106,8 @@ private:
         {
             if (w->in_flight.empty())
                 continue;
-            for (remote_task* t : w->in_flight)
-                t->cancel_running();
+            for (auto& sent : w->in_flight)
+                sent.task->cancel_running();
             kill_worker(*w);
         }
     }
@@ -1220,7 +1161,6 @@ private:
 
     // Strand only.
     std::list<worker_ptr> workers_;
-    std::uint64_t serial_ = 0;
 
     std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;
     std::thread io_thread_;

@@ -640,16 +640,21 @@ std::exception_ptr build_layer(const remote_exception_layer& layer, const std::e
 
 } // namespace
 
-std::string demangled_name(const std::type_info& type)
+std::string demangle(const char* mangled)
 {
 #ifdef ASIO_PAL_DETAIL_HAS_CXXABI
     int status = 0;
     std::unique_ptr<char, void (*)(void*)> name(
-        abi::__cxa_demangle(type.name(), nullptr, nullptr, &status), &std::free);
+        abi::__cxa_demangle(mangled, nullptr, nullptr, &status), &std::free);
     if (status == 0 && name)
         return name.get();
 #endif
-    return type.name();
+    return mangled;
+}
+
+std::string demangled_name(const std::type_info& type)
+{
+    return demangle(type.name());
 }
 
 bool add_exception_type(const std::type_info& type, std::string name, exception_thrower thrower)

@@ -8,6 +8,7 @@
 #ifndef ASIO_PAL_IMPL_TASK_REGISTRY_IPP
 #define ASIO_PAL_IMPL_TASK_REGISTRY_IPP
 
+#include "asio_pal/detail/remote_exception.hpp"
 #include "asio_pal/detail/task_registry.hpp"
 #include "asio_pal/error.hpp"
 
@@ -20,7 +21,6 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include <cxxabi.h>
 #include <dlfcn.h>
 #include <elf.h>
 
@@ -41,14 +41,6 @@ registry& the_registry()
 {
     static registry* r = new registry;
     return *r;
-}
-
-std::string demangle(const char* name)
-{
-    int status = 0;
-    std::unique_ptr<char, void (*)(void*)> d(abi::__cxa_demangle(name, nullptr, nullptr, &status),
-                                             std::free);
-    return status == 0 && d ? std::string(d.get()) : std::string(name);
 }
 
 // The symbol at `offset` in the ELF file `path` (its .symtab, which dladdr does not read: only

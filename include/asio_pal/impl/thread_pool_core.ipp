@@ -7,6 +7,7 @@
 #ifndef ASIO_PAL_IMPL_THREAD_POOL_CORE_IPP
 #define ASIO_PAL_IMPL_THREAD_POOL_CORE_IPP
 
+#include "asio_pal/detail/pool_support.hpp"
 #include "asio_pal/detail/thread_pool_core.hpp"
 #include "asio_pal/error.hpp"
 
@@ -21,57 +22,6 @@
 #include <signal.h>
 
 namespace asio_pal::detail {
-
-namespace {
-
-std::string describe(std::exception_ptr e)
-{
-    try
-    {
-        std::rethrow_exception(e);
-    }
-    catch (const std::exception& ex)
-    {
-        return ex.what();
-    }
-    catch (...)
-    {
-        return "unknown exception";
-    }
-}
-
-// Builds Error(message + cause) with the exception being handled nested inside it.
-template <typename Error>
-std::exception_ptr nested_error(const std::string& message)
-{
-    std::string what = message + ": " + describe(std::current_exception());
-    try
-    {
-        std::throw_with_nested(Error(what));
-    }
-    catch (...)
-    {
-        return std::current_exception();
-    }
-}
-
-// Async signals go to the program's own threads, never to a pool's.
-class signals_blocked
-{
-public:
-    signals_blocked() noexcept
-    {
-        sigset_t all;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old_);
-    }
-    ~signals_blocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
-
-private:
-    sigset_t old_;
-};
-
-} // namespace
 
 thread_pool_core::thread_pool_core(pool_options o) : options_(std::move(o))
 {
@@ -429,28 +379,7 @@ void thread_pool_core::on_claimed_inline() noexcept
 
 void thread_pool_core::report_exception(std::exception_ptr e) noexcept
 {
-    if (options_.on_task_exception)
-    {
-        try
-        {
-            options_.on_task_exception(e);
-            return;
-        }
-        catch (...)
-        {
-            e = std::current_exception(); // the hook itself failed: report that instead
-        }
-    }
-    std::string what;
-    try
-    {
-        what = describe(e);
-    }
-    catch (...)
-    {
-    }
-    std::fprintf(stderr, "asio_pal: pool '%s': exception escaped a task: %s\n",
-                 options_.name.c_str(), what.c_str());
+    report_pool_exception(options_.on_task_exception, options_.name, std::move(e));
 }
 
 void thread_pool_core::join_zombies(lock_type& lock) noexcept
@@ -522,7 +451,8 @@ void thread_pool_core::worker_main(worker* w) noexcept
         {
             initialized = false;
             break_pool(nested_error<initializer_error>("asio_pal: initializer of pool '" +
-                                                       options_.name + "' failed"));
+                                                       options_.name + "' failed",
+                                                       std::current_exception()));
         }
     }
     lock_type lock(mutex_);
@@ -566,7 +496,8 @@ void thread_pool_core::worker_main(worker* w) noexcept
         catch (...)
         {
             break_pool(nested_error<finalizer_error>("asio_pal: finalizer of pool '" +
-                                                     options_.name + "' failed"));
+                                                     options_.name + "' failed",
+                                                     std::current_exception()));
         }
     }
     lock.lock();

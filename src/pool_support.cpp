@@ -1,0 +1,5 @@
+//
+// src/pool_support.cpp
+//
+
+#include "asio_pal/impl/pool_support.ipp"
