@@ -18,6 +18,7 @@
 
 #include "common/eventually.hpp"
 
+#include "asio_pal/detail/worker_protocol.hpp"
 #include "asio_pal/futures.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -279,6 +280,43 @@ int write_oversized_frame()
     return 1;
 }
 ASIO_PAL_REGISTER_TASK(write_oversized_frame);
+
+// The same on the descriptor of direct replies (process_pool::run on an idle worker).
+int write_garbage_direct()
+{
+    const char junk[] = "this is not a frame either";
+    (void)!::write(pal::detail::worker_direct_fd, junk, sizeof junk);
+    return 1;
+}
+ASIO_PAL_REGISTER_TASK(write_garbage_direct);
+
+// Closes the descriptor of direct replies and lives on: of no use to the pool.
+int close_direct_then_sleep()
+{
+    ::close(pal::detail::worker_direct_fd);
+    std::this_thread::sleep_for(60s);
+    return 0;
+}
+ASIO_PAL_REGISTER_TASK(close_direct_then_sleep);
+
+// Leaves a grandchild holding every pipe of the worker (it writes its pid to `pid_file` and
+// sleeps), then the worker exits with status 3.
+int leave_grandchild_then_exit(std::string pid_file)
+{
+    pid_t pid = ::fork();
+    if (pid == 0)
+    {
+        std::string tmp = pid_file + ".tmp";
+        std::ofstream(tmp) << ::getpid();
+        ::rename(tmp.c_str(), pid_file.c_str());
+        ::sleep(60);
+        ::_exit(0);
+    }
+    for (int i = 0; i < 6000 && ::access(pid_file.c_str(), F_OK) != 0; ++i)
+        std::this_thread::sleep_for(10ms);
+    ::_exit(3);
+}
+ASIO_PAL_REGISTER_TASK(leave_grandchild_then_exit);
 
 // A result type whose loading fails in the parent.
 struct refuses_to_load
@@ -1001,6 +1039,242 @@ BOOST_AUTO_TEST_CASE(worker_executable_that_is_not_a_worker)
     BOOST_TEST(f.is_cancelled());
     BOOST_TEST(pool.is_broken());
     BOOST_CHECK_THROW(pool.check(), pal::broken_pool_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// process_pool::run on an idle worker: the calling thread writes the task and reads the reply
+// itself, without the pool's I/O thread. Each pool is warmed first, so the worker is idle.
+BOOST_AUTO_TEST_SUITE(direct_run)
+
+void check_run_death(pal::process_pool& pool, int (*fn)(), int signal, int status,
+                     const char* task)
+{
+    try
+    {
+        pool.run(fn);
+        BOOST_FAIL("no exception");
+    }
+    catch (const pal::worker_died_error& e)
+    {
+        BOOST_TEST(e.pid() > 0);
+        BOOST_TEST(std::string(e.what()).find(task) != std::string::npos, e.what());
+        if (signal != 0)
+            BOOST_TEST((e.signal() == signal || e.exit_status() > 0), e.what());
+        else
+            BOOST_TEST((e.exit_status() == status && e.signal() == 0), e.what());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(the_caller_reads_the_reply_itself)
+{
+    pal::process_pool pool(1);
+    long pid = pool.run(my_pid);
+    // Garbage on the direct descriptor reaches only a caller reading it: proof of the path.
+    BOOST_CHECK_EXCEPTION(pool.run(write_garbage_direct), pal::protocol_error,
+                          [](const pal::protocol_error& e) {
+                              return std::string(e.what()).find("broke the protocol") !=
+                                     std::string::npos;
+                          });
+    BOOST_TEST(eventually([&] { return pool.count_workers() == 0; })); // that worker is gone
+    long replacement = pool.run(my_pid);
+    BOOST_TEST(replacement != pid);
+    BOOST_TEST(pool.run(square, 12) == 144);
+    check_counts_settle(pool);
+}
+
+BOOST_AUTO_TEST_CASE(results_exceptions_and_types)
+{
+    pal::process_pool pool(1);
+    BOOST_TEST(pool.run(square, 2) == 4);
+    BOOST_TEST(pool.run(add, 40, 2) == 42);
+    BOOST_TEST(pool.run(join_words, std::vector<std::string>{"a", "b", "c"}, "+") == "a+b+c");
+    BOOST_TEST(pool.run(mirror, point{1, 2}).x == 2);
+    BOOST_CHECK_EXCEPTION(pool.run(throw_runtime, "direct"), std::runtime_error,
+                          [](const std::runtime_error& e) {
+                              return std::string(e.what()) == "direct" &&
+                                     pal::get_remote_traceback(e).find("throw_runtime") !=
+                                         std::string::npos;
+                          });
+    BOOST_CHECK_THROW(pool.run(throw_registered), registered_error);
+    BOOST_CHECK_THROW(pool.run(make_unloadable), pal::protocol_error);
+    BOOST_TEST(pool.run(square, 3) == 9); // none of these cost the worker
+    check_counts_settle(pool);
+}
+
+BOOST_AUTO_TEST_CASE(large_arguments_and_results_cross_full_pipes)
+{
+    pal::process_pool pool(1);
+    BOOST_TEST(pool.run(square, 1) == 1);
+    std::vector<std::string> words(100000, "word"); // about 900 kB: many pipe buffers
+    std::string joined = pool.run(join_words, words, "-");
+    BOOST_TEST(joined.size() == 100000u * 5 - 1);
+    BOOST_TEST(pool.run(big_string, 3 << 20).size() == std::size_t{3} << 20);
+}
+
+BOOST_AUTO_TEST_CASE(oversized_arguments_fail_and_the_worker_stays)
+{
+    pal::process_pool pool(pal::process_pool_options{.max_workers = 1, .max_frame_size = 8192});
+    long pid = pool.run(my_pid);
+    BOOST_CHECK_THROW(pool.run(join_words, std::vector<std::string>(10000, "word"), "-"),
+                      pal::protocol_error);
+    BOOST_CHECK_THROW(pool.run(big_string, 100000), pal::protocol_error);
+    BOOST_TEST(pool.run(my_pid) == pid);
+}
+
+BOOST_AUTO_TEST_CASE(workers_dying_mid_run)
+{
+    pal::process_pool pool(1);
+    BOOST_TEST(pool.run(square, 1) == 1);
+    check_run_death(pool, die_by_kill, SIGKILL, -1, "die_by_kill");
+    BOOST_TEST(pool.run(square, 2) == 4);
+    check_run_death(pool, die_by_abort, SIGABRT, -1, "die_by_abort");
+    BOOST_TEST(pool.run(square, 3) == 9);
+    check_run_death(pool, die_by_exit, 0, 3, "die_by_exit");
+    BOOST_TEST(pool.run(square, 4) == 16);
+    check_run_death(pool, die_by_segv, SIGSEGV, -1, "die_by_segv");
+    BOOST_TEST(pool.run(square, 5) == 25);
+    check_counts_settle(pool);
+    BOOST_TEST(pool.count_workers() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_closing_its_reply_pipe_is_killed)
+{
+    pal::process_pool pool(1);
+    BOOST_TEST(pool.run(square, 1) == 1);
+    check_run_death(pool, close_direct_then_sleep, SIGKILL, -1, "close_direct_then_sleep");
+    BOOST_TEST(pool.run(square, 2) == 4);
+}
+
+BOOST_AUTO_TEST_CASE(a_grandchild_holding_the_pipes_does_not_hang_run)
+{
+    temp_dir dir;
+    pal::process_pool pool(1);
+    BOOST_TEST(pool.run(square, 1) == 1);
+    std::string pid_file = dir.file("grandchild");
+    try
+    {
+        pool.run(leave_grandchild_then_exit, pid_file);
+        BOOST_FAIL("no exception");
+    }
+    catch (const pal::worker_died_error& e)
+    {
+        BOOST_TEST(e.exit_status() == 3, e.what());
+    }
+    long grandchild = 0;
+    std::ifstream(pid_file) >> grandchild;
+    BOOST_TEST(grandchild > 0);
+    if (grandchild > 0)
+        ::kill(static_cast<pid_t>(grandchild), SIGKILL);
+    BOOST_TEST(pool.run(square, 2) == 4);
+}
+
+BOOST_AUTO_TEST_CASE(busy_while_leased_and_shutdown_waits_for_it)
+{
+    temp_dir dir;
+    pal::process_pool pool(1);
+    long pid = pool.run(my_pid);
+    std::future<long> running =
+        std::async(std::launch::async, [&] { return pool.run(wait_for_file, dir.file("go")); });
+    BOOST_TEST(eventually([&] { return pool.count_busy_workers() == 1; }));
+    BOOST_TEST(pool.count_free_workers() == 0u);
+    pal::future<int> queued = pool.submit(square, 6); // waits for the leased worker
+    std::thread release([&] {
+        while (!pool.is_closed())
+            std::this_thread::sleep_for(1ms);
+        std::ofstream(dir.file("go")) << 1;
+    });
+    BOOST_TEST(pool.shutdown());
+    release.join();
+    BOOST_TEST(running.get() == pid);
+    BOOST_TEST(queued.is_cancelled());
+    BOOST_TEST(pool.is_terminated());
+    BOOST_CHECK_THROW(pool.run(square, 1), pal::pool_closed_error);
+}
+
+BOOST_AUTO_TEST_CASE(queued_work_reaches_a_worker_after_its_lease)
+{
+    temp_dir dir;
+    pal::process_pool pool(1);
+    long pid = pool.run(my_pid);
+    std::future<long> running =
+        std::async(std::launch::async, [&] { return pool.run(wait_for_file, dir.file("go")); });
+    BOOST_TEST(eventually([&] { return pool.count_busy_workers() == 1; }));
+    std::vector<pal::future<int>> queued;
+    for (int i = 0; i < 5; ++i)
+        queued.push_back(pool.submit(square, i));
+    BOOST_TEST(pool.count_pending_tasks() == 5u);
+    std::ofstream(dir.file("go")) << 1;
+    BOOST_TEST(running.get() == pid);
+    for (int i = 0; i < 5; ++i)
+        BOOST_TEST(queued[static_cast<std::size_t>(i)].collect(30s) == i * i);
+    BOOST_TEST(pool.run(my_pid) == pid);
+    check_counts_settle(pool);
+}
+
+BOOST_AUTO_TEST_CASE(leases_count_towards_max_tasks_per_worker)
+{
+    pal::process_pool pool(
+        pal::process_pool_options{.max_workers = 1, .max_tasks_per_worker = 2});
+    std::map<long, int> per_pid;
+    for (int i = 0; i < 6; ++i)
+        ++per_pid[pool.run(my_pid)];
+    BOOST_TEST(per_pid.size() == 3u);
+    for (auto& [pid, n] : per_pid)
+        BOOST_TEST(n == 2);
+}
+
+BOOST_AUTO_TEST_CASE(workers_retire_after_their_last_lease)
+{
+    temp_dir dir;
+    pal::process_pool pool(pal::process_pool_options{
+        .max_workers = 1,
+        .idle_timeout = 50ms,
+        .finalizer = pal::remote_call(fini_mark, dir.path)});
+    for (int i = 0; i < 50; ++i)
+        BOOST_TEST(pool.run(square, i) == i * i);
+    BOOST_TEST(eventually([&] { return pool.count_workers() == 0; }));
+    BOOST_TEST(dir.count("fini.") >= 1u);
+    BOOST_TEST(pool.run(square, 7) == 49);
+}
+
+BOOST_AUTO_TEST_CASE(join_waits_for_a_lease)
+{
+    temp_dir dir;
+    pal::process_pool pool(2);
+    long pid = pool.run(my_pid);
+    std::future<long> running =
+        std::async(std::launch::async, [&] { return pool.run(wait_for_file, dir.file("go")); });
+    BOOST_TEST(eventually([&] { return pool.count_busy_workers() == 1; }));
+    std::future<bool> joined = std::async(std::launch::async, [&] { return pool.join(60s); });
+    std::ofstream(dir.file("go")) << 1;
+    BOOST_TEST(joined.get());
+    BOOST_TEST(running.get() == pid);
+    BOOST_TEST(pool.count_workers() == 0u);
+    BOOST_TEST(pool.run(square, 4) == 16); // join reopens
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_runs_and_submits)
+{
+    pal::process_pool pool(2);
+    constexpr int per_thread = 300;
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> runners;
+    for (int t = 0; t < 3; ++t)
+        runners.emplace_back([&, t] {
+            for (int i = 0; i < per_thread; ++i)
+                if (pool.run(add, t, i) != t + i)
+                    ++wrong;
+        });
+    std::vector<pal::future<int>> fs;
+    for (int i = 0; i < per_thread; ++i)
+        fs.push_back(pool.submit(square, i % 100));
+    for (auto& r : runners)
+        r.join();
+    for (int i = 0; i < per_thread; ++i)
+        BOOST_TEST(fs[static_cast<std::size_t>(i)].collect(60s) == (i % 100) * (i % 100));
+    BOOST_TEST(wrong.load() == 0);
+    check_counts_settle(pool);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

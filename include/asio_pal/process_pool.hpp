@@ -119,7 +119,12 @@ public:
     template <typename F, typename... Args>
     auto submit(F&& f, Args&&... args);
 
-    /// submit() then collect().
+    /**
+     * submit() then collect(), with a shorter path: when a worker is idle and nothing is
+     * queued, the calling thread sends the task to that worker and reads its reply itself,
+     * without a hop through the pool's I/O thread (the serial round trip of a tiny task is
+     * about that of a bare pipe ping-pong). Blocks; do not call it on the pool's I/O executor.
+     */
     template <typename F, typename... Args>
     auto run(F&& f, Args&&... args);
 
@@ -181,11 +186,15 @@ private:
 
     /// Queues a prepared task (takes one reference); throws like submit().
     void submit_remote(detail::remote_task* t);
+    /// Runs a prepared task for a caller about to wait for it (takes one reference).
+    void run_remote(detail::remote_task* t);
     bool join_until(std::optional<std::chrono::steady_clock::time_point> deadline);
 
+    template <typename F, typename... Args>
+    auto submit_call(bool caller_waits, F&& f, Args&&... args);
     template <typename R>
     future<R> submit_encoded(const detail::task_entry& entry, detail::call_mode mode,
-                             std::vector<char>&& args);
+                             std::vector<char>&& args, bool caller_waits = false);
     auto chunk_submitter();
 
     std::unique_ptr<detail::process_pool_core> core_;

@@ -219,6 +219,7 @@ enum class frame_type : std::uint8_t
     fini_failed,
     bye,
     skipped,
+    direct_task, ///< a task whose reply goes to the worker's direct descriptor
 };
 
 /// The enumerator's name ("hello", ...), or "unknown".

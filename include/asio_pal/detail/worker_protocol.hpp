@@ -22,11 +22,14 @@ namespace asio_pal::detail {
 inline constexpr int worker_input_fd = 3;
 /// The worker writes frames to this descriptor; stdout and stderr stay the program's.
 inline constexpr int worker_output_fd = 4;
+/// The worker writes the reply of a direct task here: a thread of the parent blocked in
+/// process_pool::run reads it itself, without the pool's I/O thread.
+inline constexpr int worker_direct_fd = 5;
 
 /// The first argument of a worker's command line.
 inline constexpr std::string_view worker_marker = "--asio-pal-worker";
 /// Bumped whenever the frames change, so a stale worker executable is refused clearly.
-inline constexpr std::string_view protocol_version = "1";
+inline constexpr std::string_view protocol_version = "2";
 
 /// Bounds of process_pool_options::max_frame_size.
 inline constexpr std::size_t min_max_frame_size = 4096;

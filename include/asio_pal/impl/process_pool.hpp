@@ -19,7 +19,7 @@ namespace asio_pal {
 
 template <typename R>
 future<R> process_pool::submit_encoded(const detail::task_entry& entry, detail::call_mode mode,
-                                       std::vector<char>&& args)
+                                       std::vector<char>&& args, bool caller_waits)
 {
     auto* s = new detail::remote_state<R>(entry, mode);
     s->arguments() = std::move(args);
@@ -27,7 +27,10 @@ future<R> process_pool::submit_encoded(const detail::task_entry& entry, detail::
     s->add_ref(); // the queue's reference
     try
     {
-        submit_remote(s);
+        if (caller_waits)
+            run_remote(s);
+        else
+            submit_remote(s);
     }
     catch (...)
     {
@@ -39,6 +42,18 @@ future<R> process_pool::submit_encoded(const detail::task_entry& entry, detail::
 
 template <typename F, typename... Args>
 auto process_pool::submit(F&& f, Args&&... args)
+{
+    return submit_call(false, std::forward<F>(f), std::forward<Args>(args)...);
+}
+
+template <typename F, typename... Args>
+auto process_pool::run(F&& f, Args&&... args)
+{
+    return submit_call(true, std::forward<F>(f), std::forward<Args>(args)...).collect();
+}
+
+template <typename F, typename... Args>
+auto process_pool::submit_call(bool caller_waits, F&& f, Args&&... args)
 {
     using fn_type = std::decay_t<F>;
     detail::check_remote_signature<fn_type>();
@@ -52,13 +67,7 @@ auto process_pool::submit(F&& f, Args&&... args)
     std::vector<char> bytes;
     detail::encode_args(bytes, args_tuple(std::forward<Args>(args)...));
     return submit_encoded<typename sig::result_type>(entry, detail::call_mode::single,
-                                                     std::move(bytes));
-}
-
-template <typename F, typename... Args>
-auto process_pool::run(F&& f, Args&&... args)
-{
-    return submit(std::forward<F>(f), std::forward<Args>(args)...).collect();
+                                                     std::move(bytes), caller_waits);
 }
 
 inline auto process_pool::chunk_submitter()

@@ -29,15 +29,19 @@
 #include <boost/asio/write.hpp>
 #include <boost/process/v2/process.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -45,6 +49,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -131,9 +136,9 @@ void close_fd(int& fd) noexcept
 /// Moves `fd` above the protocol fds, so that dup2 onto 3 and 4 never meets itself.
 int above_protocol_fds(int fd)
 {
-    if (fd > worker_output_fd)
+    if (fd > worker_direct_fd)
         return fd;
-    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, worker_output_fd + 1);
+    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, worker_direct_fd + 1);
     int saved = errno;
     ::close(fd);
     if (moved < 0)
@@ -156,7 +161,7 @@ void ignore_sigpipe_once() noexcept
 } // namespace
 
 /// One worker process, owned by the strand.
-struct worker_process
+struct worker_process : std::enable_shared_from_this<worker_process>
 {
     enum class phase
     {
@@ -166,9 +171,17 @@ struct worker_process
     };
 
     worker_process(const net::any_io_executor& ex, std::size_t max_frame)
-        : to_child(ex), from_child(ex), idle_timer(ex), cancel_timer(ex), decoder(max_frame)
+        : to_child(ex), from_child(ex), idle_timer(ex), cancel_timer(ex), decoder(max_frame),
+          direct_decoder(max_frame)
     {
     }
+    ~worker_process()
+    {
+        close_fd(direct_write);
+        close_fd(direct_read);
+    }
+    worker_process(const worker_process&) = delete;
+    worker_process& operator=(const worker_process&) = delete;
 
     pid_t pid = -1;
     phase state = phase::starting;
@@ -197,6 +210,24 @@ struct worker_process
     bool counted_busy = false;
     bool counted_retiring = false;
     bool failed = false; // protocol failure: in-flight tasks already failed
+
+    // The direct path of process_pool::run: the thread holding the lease writes the task to
+    // `direct_write` (the input pipe, duplicated) and reads the reply from `direct_read` (the
+    // worker's fd 5, which the I/O thread never watches). Only that thread uses these; the
+    // object closes them, so they outlive the strand's descriptors while a lease holds them.
+    int direct_write = -1;
+    int direct_read = -1; // non-blocking
+    frame_decoder direct_decoder;
+    std::vector<char> direct_frame;
+    std::atomic<std::size_t> direct_runs{0}; // tasks run through leases (strand reads it)
+
+    // Under the pool's mutex.
+    bool lendable = false; // ready, idle, nothing queued for it: run() may lease it
+    bool leased = false;
+    bool retire_after_lease = false;
+    bool exit_known = false; // reaped; `exit` says how
+    std::size_t lease_budget = 0; // leases left before max_tasks_per_worker retires it
+    std::chrono::steady_clock::time_point last_lease_end{};
     exit_info exit{};
 };
 
@@ -253,6 +284,43 @@ public:
         ++pending_;
         reserve_spawns_locked(workers_needed(counts_locked()));
         kick_locked();
+    }
+
+    /**
+     * Runs `t` for a caller that blocks until it ends (process_pool::run). When a worker is
+     * idle and nothing is queued, the calling thread leases it: it writes the task itself and
+     * reads the reply from the worker's direct pipe, so the round trip involves two processes
+     * and no I/O thread. Otherwise `t` is submitted as usual. `t` is settled on return when
+     * leased; either way the caller then waits on its state.
+     */
+    void run(remote_task* t)
+    {
+        arm_at_exit();
+        worker_ptr w;
+        {
+            lock_type lock(mutex_);
+            throw_if_unusable_locked();
+            t->state().set_owner(this);
+            t->state().mark_submitted();
+            if (pending_ > 0 || lendable_.empty())
+            {
+                queue_push(t);
+                ++pending_;
+                reserve_spawns_locked(workers_needed(counts_locked()));
+                kick_locked();
+                return;
+            }
+            w = lendable_.back(); // the most recently idle: its caches are warm
+            set_lendable_locked(w, false);
+            w->leased = true;
+            ++busy_;
+            --w->lease_budget;
+            w->direct_runs.fetch_add(1);
+            t->state().claim(); // nobody else knows the task: it cannot have been cancelled
+        }
+        bool usable = run_leased(*w, *t);
+        t->state().release(); // the queue's reference
+        end_lease(w, usable);
     }
 
     std::size_t count_workers() const
@@ -402,6 +470,22 @@ private:
             throw pool_closed_error("asio_pal: process pool '" + options_.name + "' is closed");
     }
 
+    bool zero_timeout_locked() const noexcept
+    {
+        return options_.idle_timeout && options_.idle_timeout->count() == 0;
+    }
+
+    void set_lendable_locked(const worker_ptr& w, bool lendable)
+    {
+        if (w->lendable == lendable)
+            return;
+        w->lendable = lendable;
+        if (lendable)
+            lendable_.push_back(w);
+        else
+            lendable_.erase(std::find(lendable_.begin(), lendable_.end(), w));
+    }
+
     void reserve_spawns_locked(std::size_t n) noexcept
     {
         alive_ += n;
@@ -519,6 +603,197 @@ private:
         retire_idle();
     }
 
+    // ---- the direct path: a thread holding a worker's lease ----
+
+    /// One task over the leased worker's direct pipes; settles `t`. Returns false when the
+    /// worker is of no further use (it died or broke the protocol).
+    bool run_leased(worker_process& w, remote_task& t) noexcept
+    {
+        try
+        {
+            std::vector<char>& frame = w.direct_frame;
+            frame.clear();
+            std::size_t at = begin_frame(frame, frame_type::direct_task, 0);
+            {
+                byte_output_archive ar(frame);
+                ar(t.entry().name, static_cast<std::uint8_t>(t.mode()));
+            }
+            frame.insert(frame.end(), t.arguments().begin(), t.arguments().end());
+            std::vector<char>().swap(t.arguments()); // never sent again: it fails if the worker dies
+            try
+            {
+                end_frame(frame, at, options_.max_frame_size);
+            }
+            catch (const std::exception& e)
+            {
+                t.fail(std::make_exception_ptr(
+                    protocol_error("asio_pal: the arguments of task '" + t.entry().name +
+                                   "' do not fit in a frame: " + e.what())));
+                return true;
+            }
+            if (!write_direct(w, frame))
+                return leased_worker_lost(w, t);
+            std::optional<frame_view> reply;
+            try
+            {
+                reply = read_direct(w);
+                if (!reply)
+                    return leased_worker_lost(w, t);
+                if ((reply->type != frame_type::result && reply->type != frame_type::failure) ||
+                    reply->seq != 0 || w.direct_decoder.buffered() != 0)
+                    throw frame_error(std::string("asio_pal: unexpected ") +
+                                      frame_type_name(reply->type) + " frame on the direct pipe");
+            }
+            catch (const std::exception& e)
+            {
+                std::string what = "asio_pal: worker process " + std::to_string(w.pid) +
+                                   " of process pool '" + options_.name +
+                                   "' broke the protocol: " + e.what();
+                t.fail(std::make_exception_ptr(protocol_error(what)));
+                net::post(*strand_, [this, self = w.shared_from_this(), what] {
+                    protocol_failure(self, what);
+                });
+                return false;
+            }
+            if (reply->type == frame_type::result)
+            {
+                t.deliver(reply->body);
+            }
+            else
+            {
+                try
+                {
+                    remote_exception_info info;
+                    decode(reply->body, info);
+                    t.fail(rebuild_exception(info));
+                }
+                catch (...)
+                {
+                    t.fail(undecodable_reply(t.entry(), std::current_exception()));
+                }
+            }
+            return true;
+        }
+        catch (...)
+        {
+            t.fail(std::current_exception()); // out of memory
+            return true;
+        }
+    }
+
+    /// Writes a whole frame to the worker's input; false when the worker is gone.
+    static bool write_direct(worker_process& w, const std::vector<char>& frame)
+    {
+        const char* p = frame.data();
+        std::size_t left = frame.size();
+        while (left > 0)
+        {
+            ssize_t n = ::write(w.direct_write, p, left);
+            if (n > 0)
+            {
+                p += n;
+                left -= static_cast<std::size_t>(n);
+            }
+            else if (n < 0 && errno == EAGAIN) // the I/O thread made the pipe non-blocking
+            {
+                pollfd pfd{w.direct_write, POLLOUT, 0};
+                ::poll(&pfd, 1, -1);
+            }
+            else if (n < 0 && errno != EINTR)
+            {
+                return false; // EPIPE: it died
+            }
+        }
+        return true;
+    }
+
+    /// Reads the reply frame; nothing when the worker closed its direct pipe (it died, or will be
+    /// killed) or died while something else holds the pipe. Throws frame_error on garbage.
+    std::optional<frame_view> read_direct(worker_process& w)
+    {
+        int quiet_after_exit = 0;
+        for (;;)
+        {
+            if (std::optional<frame_view> f = w.direct_decoder.next())
+                return f;
+            // Sleep until bytes come, then read once: a read first would mostly find nothing,
+            // and spinning measured no faster (bench/README.md).
+            pollfd pfd{w.direct_read, POLLIN, 0};
+            int r = ::poll(&pfd, 1, 100);
+            if (r < 0 && errno != EINTR)
+                return std::nullopt;
+            if (r == 0)
+            {
+                // Dead, but a process it started holds the pipe open: give bytes in transit a
+                // moment, as the I/O thread does.
+                lock_type lock(mutex_);
+                if (w.exit_known && ++quiet_after_exit >= 2)
+                    return std::nullopt;
+            }
+            if (r <= 0)
+                continue;
+            std::span<char> space = w.direct_decoder.prepare();
+            ssize_t n = ::read(w.direct_read, space.data(), space.size());
+            if (n > 0)
+                w.direct_decoder.commit(static_cast<std::size_t>(n));
+            else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+                return std::nullopt; // closed: it died (or closed fd 5 and will be killed)
+        }
+    }
+
+    /// The leased worker's reply will not come: wait until the pool has reaped it, then fail
+    /// the task as the I/O thread would (cancelled when the program is exiting).
+    bool leased_worker_lost(worker_process& w, remote_task& t)
+    {
+        net::post(*strand_, [this, self = w.shared_from_this()] { kill_worker(*self); }); // lives on?
+        exit_info exit;
+        bool stopping;
+        {
+            lock_type lock(mutex_);
+            changed_.wait(lock, [&] { return w.exit_known; });
+            exit = w.exit;
+            stopping = stop_running_;
+        }
+        if (stopping)
+        {
+            t.cancel_running();
+            return false;
+        }
+        std::string what = "asio_pal: worker process " + std::to_string(w.pid) +
+                           " of process pool '" + options_.name + "' " + describe_exit(exit) +
+                           " while running task '" + t.entry().name + "'";
+        t.fail(std::make_exception_ptr(
+            worker_died_error(what, w.pid, exit.signal, exit.exit_status)));
+        return false;
+    }
+
+    /// Gives the worker back: to the next run(), to the queue, or to retirement.
+    void end_lease(const worker_ptr& w, bool usable)
+    {
+        lock_type lock(mutex_);
+        w->leased = false;
+        --busy_;
+        w->last_lease_end = std::chrono::steady_clock::now();
+        if (usable && !w->exit_known)
+        {
+            if (w->retire_after_lease || stopping_ || w->lease_budget == 0 ||
+                (pending_ == 0 && (joiners_ > 0 || zero_timeout_locked())))
+            {
+                net::post(*strand_, [this, w] {
+                    if (w->state == worker_process::phase::ready && w->in_flight.empty())
+                        retire(w);
+                });
+            }
+            else
+            {
+                set_lendable_locked(w, true);
+                if (pending_ > 0) // queued while it was leased: the strand sends it more
+                    kick_locked();
+            }
+        }
+        changed_.notify_all();
+    }
+
     // ---- the strand ----
 
     void on_kick()
@@ -585,6 +860,7 @@ private:
     {
         int to_child[2] = {-1, -1};
         int from_child[2] = {-1, -1};
+        int direct[2] = {-1, -1};
         posix_spawn_file_actions_t actions;
         posix_spawnattr_t attr;
         bool have_actions = false, have_attr = false;
@@ -593,6 +869,8 @@ private:
             close_fd(to_child[1]);
             close_fd(from_child[0]);
             close_fd(from_child[1]);
+            close_fd(direct[0]);
+            close_fd(direct[1]);
             if (have_actions)
                 posix_spawn_file_actions_destroy(&actions);
             if (have_attr)
@@ -600,15 +878,22 @@ private:
         };
         try
         {
-            if (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(from_child, O_CLOEXEC) != 0)
+            if (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(from_child, O_CLOEXEC) != 0 ||
+                ::pipe2(direct, O_CLOEXEC) != 0)
                 throw std::system_error(errno, std::generic_category(), "asio_pal: pipe2");
-            for (int* fd : {&to_child[0], &to_child[1], &from_child[0], &from_child[1]})
+            for (int* fd : {&to_child[0], &to_child[1], &from_child[0], &from_child[1],
+                            &direct[0], &direct[1]})
                 *fd = above_protocol_fds(*fd);
+            // Before the spawn, so that a failure here leaves no child behind (w closes it).
+            w.direct_write = ::fcntl(to_child[1], F_DUPFD_CLOEXEC, worker_direct_fd + 1);
+            if (w.direct_write < 0 || ::fcntl(direct[0], F_SETFL, O_NONBLOCK) != 0)
+                throw std::system_error(errno, std::generic_category(), "asio_pal: fcntl");
             posix_spawn_file_actions_init(&actions);
             have_actions = true;
             posix_spawn_file_actions_adddup2(&actions, to_child[0], worker_input_fd);
             posix_spawn_file_actions_adddup2(&actions, from_child[1], worker_output_fd);
-            posix_spawn_file_actions_addclosefrom_np(&actions, worker_output_fd + 1);
+            posix_spawn_file_actions_adddup2(&actions, direct[1], worker_direct_fd);
+            posix_spawn_file_actions_addclosefrom_np(&actions, worker_direct_fd + 1);
             posix_spawnattr_init(&attr);
             have_attr = true;
             sigset_t none, all;
@@ -635,6 +920,8 @@ private:
             w.process.emplace(executor(), pid);
             close_fd(to_child[0]);
             close_fd(from_child[1]);
+            close_fd(direct[1]);
+            w.direct_read = std::exchange(direct[0], -1);
             w.to_child.assign(std::exchange(to_child[1], -1));
             w.from_child.assign(std::exchange(from_child[0], -1));
             w.last_progress = std::chrono::steady_clock::now();
@@ -738,6 +1025,9 @@ private:
             w->has_history);
         w->has_history = true;
         w->last_progress = now;
+        // The books first: a caller woken by this reply finds the worker idle (and lendable).
+        if (w->in_flight.empty())
+            became_idle(w);
         if (f.type == frame_type::result)
         {
             t->deliver(f.body);
@@ -760,8 +1050,6 @@ private:
             t->cancel_running(); // skipped: it was cancelled before it started
         }
         t->state().release();
-        if (w->in_flight.empty())
-            became_idle(w);
     }
 
     /// A worker holds no task now: update the counts, then retire it or arm its idle timer.
@@ -775,9 +1063,17 @@ private:
                 w->counted_busy = false;
                 --busy_;
             }
-            bool zero_timeout = options_.idle_timeout && options_.idle_timeout->count() == 0;
-            retire_now = stopping_ || task_limit_reached(w->sent, options_.max_tasks_per_worker) ||
-                         (pending_ == 0 && (joiners_ > 0 || zero_timeout));
+            std::size_t used = w->sent + w->direct_runs.load();
+            retire_now = stopping_ || task_limit_reached(used, options_.max_tasks_per_worker) ||
+                         (pending_ == 0 && (joiners_ > 0 || zero_timeout_locked()));
+            if (!retire_now && w->state == worker_process::phase::ready && !w->failed &&
+                w->queued_buf.empty())
+            {
+                w->lease_budget = options_.max_tasks_per_worker == 0
+                                      ? std::numeric_limits<std::size_t>::max()
+                                      : options_.max_tasks_per_worker - used;
+                set_lendable_locked(w, true);
+            }
             changed_.notify_all();
         }
         if (retire_now)
@@ -786,25 +1082,50 @@ private:
             return;
         }
         if (options_.idle_timeout)
-        {
-            w->idle_timer.expires_after(*options_.idle_timeout);
-            w->idle_timer.async_wait([this, w, sent = w->sent](boost::system::error_code ec) {
-                if (!ec && w->sent == sent && w->in_flight.empty() &&
-                    w->state == worker_process::phase::ready)
-                    retire(w);
-            });
-        }
+            arm_idle_timer(w, *options_.idle_timeout);
+    }
+
+    /// Retires an idle worker once it has been idle for the idle timeout, counting the time it
+    /// spent leased to run() as busy.
+    void arm_idle_timer(const worker_ptr& w, std::chrono::nanoseconds after)
+    {
+        auto armed = std::chrono::steady_clock::now();
+        w->idle_timer.expires_after(after);
+        w->idle_timer.async_wait([this, w, armed, sent = w->sent](boost::system::error_code ec) {
+            if (ec || w->sent != sent || !w->in_flight.empty() ||
+                w->state != worker_process::phase::ready)
+                return;
+            std::chrono::nanoseconds again{0};
+            {
+                lock_type lock(mutex_);
+                if (w->leased)
+                    again = *options_.idle_timeout;
+                else if (w->last_lease_end > armed)
+                    again = w->last_lease_end + *options_.idle_timeout -
+                            std::chrono::steady_clock::now();
+            }
+            if (again.count() > 0)
+                arm_idle_timer(w, again);
+            else
+                retire(w);
+        });
     }
 
     /// Tells an idle worker to run its finalizer and exit.
     void retire(const worker_ptr& w)
     {
-        if (w->state == worker_process::phase::retiring)
+        if (w->state == worker_process::phase::retiring || w->exited)
             return;
-        w->state = worker_process::phase::retiring;
-        w->idle_timer.cancel();
         {
             lock_type lock(mutex_);
+            if (w->leased) // run() is using it: the lease's end retires it
+            {
+                w->retire_after_lease = true;
+                return;
+            }
+            set_lendable_locked(w, false);
+            w->state = worker_process::phase::retiring;
+            w->idle_timer.cancel();
             w->counted_retiring = true;
             ++retiring_;
             // A worker leaving while work is queued is replaced.
@@ -843,12 +1164,14 @@ private:
         {
             for (const worker_ptr& w : workers_)
             {
-                if (w->state != worker_process::phase::ready || w->failed)
+                if (w->state != worker_process::phase::ready || w->failed || w->exited ||
+                    w->eof)
                     continue;
                 std::size_t limit =
                     pass == 0 ? 1 : in_flight_limit(w->average, w->has_history);
-                std::size_t room = dispatch_capacity(w->in_flight.size(), limit, w->sent,
-                                                     options_.max_tasks_per_worker);
+                std::size_t room =
+                    dispatch_capacity(w->in_flight.size(), limit, w->sent + w->direct_runs.load(),
+                                      options_.max_tasks_per_worker);
                 if (room > 0)
                     send_tasks(w, room);
             }
@@ -861,6 +1184,8 @@ private:
         std::vector<remote_task*> withdrawn;
         {
             lock_type lock(mutex_);
+            if (w->leased)
+                return;
             while (batch.size() < room)
             {
                 remote_task* t = nullptr;
@@ -890,6 +1215,8 @@ private:
                 }
                 batch.push_back(t);
             }
+            if (!batch.empty())
+                set_lendable_locked(w, false);
             if (!batch.empty() && !w->counted_busy)
             {
                 w->counted_busy = true;
@@ -960,6 +1287,10 @@ private:
             return;
         w->failed = true;
         w->eof = true; // nothing it says from now on is read
+        {
+            lock_type lock(mutex_);
+            set_lendable_locked(w, false);
+        }
         std::string what = "asio_pal: worker process " + std::to_string(w->pid) +
                            " of process pool '" + options_.name + "' broke the protocol: " + why;
         for (auto& sent : w->in_flight)
@@ -980,8 +1311,14 @@ private:
     void on_exit(const worker_ptr& w, boost::system::error_code ec)
     {
         w->exited = true;
-        if (!ec)
-            w->exit = decode_wait_status(w->process->native_exit_code()); // the raw wait status
+        {
+            lock_type lock(mutex_);
+            if (!ec)
+                w->exit = decode_wait_status(w->process->native_exit_code()); // raw wait status
+            w->exit_known = true;
+            set_lendable_locked(w, false);
+            changed_.notify_all(); // a lease holder may wait for this
+        }
         (void)w->process->detach(); // reaped: its pid may be reused from now on
         if (!w->eof)
         {
@@ -1104,11 +1441,16 @@ private:
     {
         for (const worker_ptr& w : workers_)
         {
-            if (w->in_flight.empty())
+            bool leased;
+            {
+                lock_type lock(mutex_);
+                leased = w->leased;
+            }
+            if (w->in_flight.empty() && !leased)
                 continue;
             for (auto& sent : w->in_flight)
                 sent.task->cancel_running();
-            kill_worker(*w);
+            kill_worker(*w); // a lease holder sees the end of its reply pipe
         }
     }
 
@@ -1142,6 +1484,7 @@ private:
     remote_task* head_ = nullptr;
     remote_task* tail_ = nullptr;
     std::deque<remote_task*> requeued_; // claimed tasks whose worker died before they started
+    std::vector<std::shared_ptr<worker_process>> lendable_; // idle workers run() may lease
     std::size_t pending_ = 0;
     std::size_t alive_ = 0;
     std::size_t busy_ = 0;
@@ -1203,6 +1546,11 @@ process_pool::executor_type process_pool::get_executor() noexcept
 void process_pool::submit_remote(detail::remote_task* t)
 {
     core_->submit(t);
+}
+
+void process_pool::run_remote(detail::remote_task* t)
+{
+    core_->run(t);
 }
 
 std::size_t process_pool::count_workers() const

@@ -60,6 +60,8 @@ const char* frame_type_name(frame_type t) noexcept
         return "bye";
     case frame_type::skipped:
         return "skipped";
+    case frame_type::direct_task:
+        return "direct_task";
     }
     return "unknown";
 }
@@ -67,7 +69,7 @@ const char* frame_type_name(frame_type t) noexcept
 bool is_known_frame_type(std::uint8_t t) noexcept
 {
     return t >= static_cast<std::uint8_t>(frame_type::hello) &&
-           t <= static_cast<std::uint8_t>(frame_type::skipped);
+           t <= static_cast<std::uint8_t>(frame_type::direct_task);
 }
 
 namespace {

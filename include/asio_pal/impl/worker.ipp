@@ -78,13 +78,13 @@ bool cancel_requested(std::uint32_t seq) noexcept
     ::_exit(status);
 }
 
-void write_all(const std::vector<char>& buf)
+void write_all(int fd, const std::vector<char>& buf)
 {
     const char* p = buf.data();
     std::size_t left = buf.size();
     while (left > 0)
     {
-        ssize_t n = ::write(worker_output_fd, p, left);
+        ssize_t n = ::write(fd, p, left);
         if (n < 0)
         {
             if (errno == EINTR)
@@ -162,7 +162,10 @@ private:
             return std::nullopt;
         }
         case frame_type::task:
-            run_task(f);
+            run_task(f, worker_output_fd);
+            return std::nullopt;
+        case frame_type::direct_task:
+            run_task(f, worker_direct_fd);
             return std::nullopt;
         case frame_type::quit: {
             if (!fini_name_.empty())
@@ -218,7 +221,9 @@ private:
         return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("(unknown)");
     }
 
-    void run_task(const frame_view& f)
+    /// Runs a task and writes its reply to `reply_fd`. A direct task is never cancelled by
+    /// signal (its caller is blocked in run(), nothing can cancel it): it has no sequence.
+    void run_task(const frame_view& f, int reply_fd)
     {
         std::string name;
         std::uint8_t mode = 0;
@@ -228,9 +233,10 @@ private:
             ar(name, mode);
             args = f.body.subspan(f.body.size() - ar.remaining());
         }
-        auto seq32 = static_cast<std::uint32_t>(f.seq);
+        bool direct = f.type == frame_type::direct_task;
+        auto seq32 = direct ? std::uint32_t{0} : static_cast<std::uint32_t>(f.seq);
         running_seq.store(seq32);
-        if (cancel_requested(seq32))
+        if (!direct && cancel_requested(seq32))
         {
             running_seq.store(0);
             std::size_t at = begin_frame(out_, frame_type::skipped, f.seq);
@@ -281,14 +287,14 @@ private:
         if (failure)
         {
             out_.resize(at);
-            send_exception(frame_type::failure, f.seq, failure, name);
+            send_exception(frame_type::failure, f.seq, failure, name, reply_fd);
             return;
         }
-        send();
+        send(reply_fd);
     }
 
     void send_exception(frame_type type, std::uint64_t seq, std::exception_ptr e,
-                        const std::string& task)
+                        const std::string& task, int fd = worker_output_fd)
     {
         std::size_t at = begin_frame(out_, type, seq);
         {
@@ -310,12 +316,12 @@ private:
             }
             end_frame(out_, at, max_frame_);
         }
-        send();
+        send(fd);
     }
 
-    void send()
+    void send(int fd = worker_output_fd)
     {
-        write_all(out_);
+        write_all(fd, out_);
         out_.clear();
     }
 
@@ -383,7 +389,8 @@ int run_worker(int argc, char** argv)
     if (::getppid() != parent_pid)
         return 70;
     if (::fcntl(worker_input_fd, F_SETFD, FD_CLOEXEC) != 0 ||
-        ::fcntl(worker_output_fd, F_SETFD, FD_CLOEXEC) != 0)
+        ::fcntl(worker_output_fd, F_SETFD, FD_CLOEXEC) != 0 ||
+        ::fcntl(worker_direct_fd, F_SETFD, FD_CLOEXEC) != 0)
     {
         std::fprintf(stderr, "asio_pal: run_worker: protocol descriptors missing\n");
         return 64;
