@@ -6,7 +6,8 @@
 // and some while running, on pools whose workers retire constantly (idle timeout 0, a few
 // tasks per worker). Then every task is accounted for: each future done, completed + failed +
 // cancelled == submitted, every completed value right, every failure a worker_died_error from a
-// task that killed its worker, and the pool drains to zero workers. A last phase races
+// task that killed its worker, and the pool drains to zero workers. Meanwhile another thread
+// calls run(), which takes idle workers for itself, and checks each outcome. A last phase races
 // shutdown() against the submitters.
 //
 // Size: ASIO_PAL_STRESS_SCALE (default 1.0) scales every count; 1.0 is about 20,000 tasks.
@@ -174,8 +175,40 @@ void churn(pal::process_pool_options options, std::size_t per_thread)
             run_submitter(pool, 1234u + static_cast<unsigned>(t), per_thread,
                           recs[static_cast<std::size_t>(t)]);
         });
+    // A fourth thread blocks in run(), which leases idle workers directly: every call ends
+    // with the right value, or a worker_died_error from a task that killed its worker.
+    std::size_t run_ok = 0, run_died = 0, run_wrong = 0;
+    std::string run_wrong_what;
+    std::thread runner([&] {
+        std::mt19937 rng(99);
+        std::uniform_int_distribution<int> pick(0, 999);
+        for (std::size_t i = 0; i < per_thread / 3; ++i)
+        {
+            bool killer = pick(rng) < 10;
+            try
+            {
+                int v = killer ? pool.run(kill_self, 0) : pool.run(triple, static_cast<int>(i));
+                (!killer && v == 3 * static_cast<int>(i) ? run_ok : run_wrong)++;
+            }
+            catch (const pal::worker_died_error& e)
+            {
+                (killer ? run_died : run_wrong)++;
+                if (!killer)
+                    run_wrong_what = e.what();
+            }
+            catch (const std::exception& e)
+            {
+                ++run_wrong;
+                run_wrong_what = e.what();
+            }
+        }
+    });
     for (auto& t : ts)
         t.join();
+    runner.join();
+    BOOST_TEST(run_wrong == 0u, run_wrong_what);
+    BOOST_TEST(run_ok + run_died == per_thread / 3);
+    BOOST_TEST_MESSAGE("run: " << run_ok << " ok, " << run_died << " died");
     std::vector<record> all;
     for (auto& r : recs)
         for (auto& rec : r)
