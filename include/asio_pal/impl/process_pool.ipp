@@ -1026,8 +1026,9 @@ private:
         w->has_history = true;
         w->last_progress = now;
         // The books first: a caller woken by this reply finds the worker idle (and lendable).
-        if (w->in_flight.empty())
-            became_idle(w);
+        // The timer waits: arming it costs a system call the caller need not wait for.
+        bool idle = w->in_flight.empty();
+        bool retire_now = idle && idle_books(w);
         if (f.type == frame_type::result)
         {
             t->deliver(f.body);
@@ -1050,10 +1051,19 @@ private:
             t->cancel_running(); // skipped: it was cancelled before it started
         }
         t->state().release();
+        if (idle)
+            after_idle(w, retire_now);
     }
 
     /// A worker holds no task now: update the counts, then retire it or arm its idle timer.
     void became_idle(const worker_ptr& w)
+    {
+        after_idle(w, idle_books(w));
+    }
+
+    /// The bookkeeping half of became_idle (counts, and the worker lendable to run()); returns
+    /// whether the worker is to retire now.
+    bool idle_books(const worker_ptr& w)
     {
         bool retire_now;
         {
@@ -1076,12 +1086,15 @@ private:
             }
             changed_.notify_all();
         }
+        return retire_now;
+    }
+
+    /// The other half: retire it, or arm its idle timer.
+    void after_idle(const worker_ptr& w, bool retire_now)
+    {
         if (retire_now)
-        {
             retire(w);
-            return;
-        }
-        if (options_.idle_timeout)
+        else if (options_.idle_timeout)
             arm_idle_timer(w, *options_.idle_timeout);
     }
 
