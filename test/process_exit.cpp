@@ -345,3 +345,8 @@ BOOST_AUTO_TEST_CASE(exit_with_busy_workers_leaked_pool)
 {
     check_exit_with_busy_workers("exit_busy_leaked");
 }
+
+BOOST_AUTO_TEST_CASE(exit_with_a_thread_blocked_in_run)
+{
+    check_exit_with_busy_workers("exit_busy_run");
+}

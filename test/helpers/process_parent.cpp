@@ -16,6 +16,8 @@
 //                     when stdin ends, or after 30 s) main returns 0 with both tasks running,
 //                     so asio_pal's exit handler must stop them.
 //   exit_busy_leaked  the same with a pool made by new and never deleted.
+//   exit_busy_run     as exit_busy_static, but one of the tasks runs through run() on a thread of
+//                     its own, which holds the worker directly (no I/O thread in between).
 // Other lines it may print: "main returning" (the exit modes) and "error: ..." (then it exits
 // with status 1).
 //
@@ -100,6 +102,12 @@ long meet_peers(std::string dir, int peers)
 }
 ASIO_PAL_REGISTER_TASK(meet_peers);
 
+int echo(int x)
+{
+    return x;
+}
+ASIO_PAL_REGISTER_TASK(echo);
+
 namespace {
 
 // Leaked on purpose; global so that LeakSanitizer sees it as reachable.
@@ -114,7 +122,8 @@ pal::process_pool& static_pool()
 // Submits two busy tasks and waits until both have started in their workers.
 bool start_busy(pal::process_pool& pool, const std::string& dir)
 {
-    pool.submit(busy_task, dir);
+    if (count_children(dir) == 0) // exit_busy_run started one already
+        pool.submit(busy_task, dir);
     pool.submit(busy_task, dir);
     if (!wait_for([&] { return count_children(dir) == 2; }, 30s))
     {
@@ -221,6 +230,32 @@ int run_exit_busy(pal::process_pool& pool, const std::string& dir)
     return 0;
 }
 
+int run_exit_busy_run(const std::string& dir)
+{
+    pal::process_pool& pool = static_pool();
+    if (pool.run(echo, 7) != 7) // a worker, now idle: the next run() leases it
+    {
+        say("error: echo");
+        return 1;
+    }
+    std::thread([&pool, dir] {
+        try
+        {
+            pool.run(busy_task, dir);
+        }
+        catch (const std::exception&) // cancelled by the exit handler: expected
+        {
+        }
+    }).detach();
+    if (!wait_for([&] { return count_children(dir) == 1; }, 30s))
+    {
+        say("error: the task in run() did not start within 30 s");
+        std::fflush(stdout);
+        std::_Exit(1);
+    }
+    return run_exit_busy(pool, dir);
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -230,7 +265,7 @@ int main(int argc, char** argv)
 
     if (argc != 3)
     {
-        std::fprintf(stderr, "usage: process_parent busy|idle|exit_busy_static|exit_busy_leaked "
+        std::fprintf(stderr, "usage: process_parent busy|idle|exit_busy_static|exit_busy_leaked|exit_busy_run "
                              "<directory>\n");
         return 2;
     }
@@ -242,6 +277,8 @@ int main(int argc, char** argv)
         return run_idle(dir);
     if (mode == "exit_busy_static")
         return run_exit_busy(static_pool(), dir);
+    if (mode == "exit_busy_run")
+        return run_exit_busy_run(dir);
     if (mode == "exit_busy_leaked")
     {
         leaked_pool =

@@ -313,6 +313,7 @@ public:
             w = lendable_.back(); // the most recently idle: its caches are warm
             set_lendable_locked(w, false);
             w->leased = true;
+            ++leases_;
             ++busy_;
             --w->lease_budget;
             w->direct_runs.fetch_add(1);
@@ -362,7 +363,7 @@ public:
         lock_type lock(mutex_);
         ++joiners_;
         kick_locked();
-        auto done = [&] { return (pending_ == 0 && alive_ == 0) || broken_; };
+        auto done = [&] { return (pending_ == 0 && alive_ == 0 && leases_ == 0) || broken_; };
         bool ok = true;
         if (deadline)
             ok = changed_.wait_until(lock, *deadline, done);
@@ -545,7 +546,8 @@ private:
         }
         drop_tasks(dropped);
         lock_type lock(mutex_);
-        changed_.wait(lock, [&] { return alive_ == 0; });
+        // A thread in run() may still be settling its task after its worker died.
+        changed_.wait(lock, [&] { return alive_ == 0 && leases_ == 0; });
         return !was_closed;
     }
 
@@ -772,6 +774,7 @@ private:
     {
         lock_type lock(mutex_);
         w->leased = false;
+        --leases_;
         --busy_;
         w->last_lease_end = std::chrono::steady_clock::now();
         if (usable && !w->exit_known)
@@ -1502,6 +1505,7 @@ private:
     std::size_t alive_ = 0;
     std::size_t busy_ = 0;
     std::size_t retiring_ = 0;
+    std::size_t leases_ = 0; // threads in run() holding a worker
     std::size_t to_spawn_ = 0;
     std::size_t joiners_ = 0;
     bool closed_ = false;
