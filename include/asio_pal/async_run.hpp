@@ -197,6 +197,10 @@ auto async_run_impl(Target& target, F&& f, Tuple&& all, std::index_sequence<I...
  * The handler runs through its associated executor (default: the target executor, or
  * `system_executor` for a pool), never inside this call; work is counted on that executor while
  * the task is pending.
+ *
+ * @par Thread Safety
+ * Safe from any thread, concurrently with any other use of the pool. The arguments are copied
+ * before this call returns.
  */
 template <typename Target, typename F, typename... ArgsAndToken>
     requires(sizeof...(ArgsAndToken) >= 1 &&

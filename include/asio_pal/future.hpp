@@ -136,6 +136,10 @@ public:
      *
      * The handler runs through its associated executor (default: `system_executor`), never
      * inside this call; work is counted on that executor while the wait is pending.
+     *
+     * @par Thread Safety
+     * Safe from any thread, concurrently with any other operation on this future or its copies
+     * (they share one locked state); several waits may be pending at once.
      */
     template <boost::asio::completion_token_for<void(boost::system::error_code)> CompletionToken>
     auto async_wait(CompletionToken&& token) const;
@@ -157,6 +161,10 @@ public:
      *
      * The handler runs through its associated executor (default: `system_executor`), never
      * inside this call; work is counted on that executor while the wait is pending.
+     *
+     * @par Thread Safety
+     * Safe from any thread, concurrently with any other operation on this future or its copies
+     * (they share one locked state); several waits may be pending at once.
      */
     template <boost::asio::completion_token_for<collect_signature_t<T>> CompletionToken>
     auto async_collect(CompletionToken&& token) const;

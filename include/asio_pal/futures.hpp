@@ -185,6 +185,9 @@ public:
      * @par Per-Operation Cancellation
      * terminal, partial and total cancellation end the wait with
      * `system_error(operation_aborted)`.
+     *
+     * @par Thread Safety
+     * One async_next at a time on an as_done sequence, and not mixed with iterating it.
      */
     template <boost::asio::completion_token_for<void(std::exception_ptr,
                                                      std::optional<future<T>>)>
@@ -454,6 +457,10 @@ using collect_all_signature_t = typename collect_all_signature<T>::type;
  *
  * @par Per-Operation Cancellation
  * terminal, partial and total cancellation end the wait (not the tasks).
+ *
+ * @par Thread Safety
+ * Takes copies of the futures before it returns: safe from any thread, and the range may change
+ * afterwards.
  */
 template <future_range Futures,
           boost::asio::completion_token_for<void(boost::system::error_code)> CompletionToken>
@@ -474,6 +481,10 @@ auto async_wait_all(Futures&& futures, CompletionToken&& token)
  *
  * @par Per-Operation Cancellation
  * terminal, partial and total cancellation end the wait with `system_error(operation_aborted)`.
+ *
+ * @par Thread Safety
+ * Takes copies of the futures before it returns: safe from any thread, and the range may change
+ * afterwards.
  */
 template <future_range Futures,
           boost::asio::completion_token_for<collect_all_signature_t<detail::future_value_t<Futures>>>

@@ -109,7 +109,10 @@ public:
      * terminal, partial and total cancellation end the wait for the next result with
      * `system_error(operation_aborted)`; the map's tasks go on.
      *
-     * Do not mix with a range-for over the same map_result.
+     * @par Thread Safety
+     * One operation at a time on a map_result: wait for this one to complete before the next
+     * async_next, and do not mix it with a range-for over the same map_result. Distinct
+     * map_results are independent.
      */
     template <boost::asio::completion_token_for<void(std::exception_ptr,
                                                      std::optional<value_type>)>

@@ -238,6 +238,13 @@ public:
  * @par Per-Operation Cancellation
  * terminal, partial and total cancellation cancel the task: a pending one is withdrawn, a
  * running one has its worker process stopped; the operation completes with cancelled_error.
+ *
+ * The handler runs through its associated executor (default: `system_executor`), never inside
+ * this call; the reply is awaited on the pool's I/O executor, not on the caller's thread.
+ *
+ * @par Thread Safety
+ * Safe from any thread, concurrently with any other use of the pool. The arguments are
+ * serialised before this call returns.
  */
 template <typename Pool, typename F, typename... ArgsAndToken>
     requires(std::derived_from<std::remove_cvref_t<Pool>, process_pool> &&
