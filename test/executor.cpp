@@ -14,7 +14,9 @@
 #include <boost/test/unit_test.hpp>
 
 // The exceptions a pool reports, and the Asio pieces the executor must work with.
+#include "asio_pal/async_run.hpp"
 #include "asio_pal/error.hpp"
+#include "asio_pal/future.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -555,6 +557,68 @@ BOOST_AUTO_TEST_CASE(strand_dispatch_runs_on_the_pool)
     auto [on_pool, inline_ran] = f.get();
     BOOST_TEST(on_pool);
     BOOST_TEST(inline_ran);
+}
+
+// Asio treats a strand as a Networking TS executor: a work guard on it, or a handler bound to
+// it, calls on_work_started/on_work_finished of the pool's executor.
+BOOST_AUTO_TEST_CASE(networking_ts_members)
+{
+    pal::thread_pool pool(std::size_t{2});
+    executor_type ex = pool.get_executor();
+    BOOST_TEST(&ex.context() == &pool);
+    ex.on_work_started(); // counted work holds join, as a tracked executor does
+    BOOST_TEST(!pool.join(std::chrono::milliseconds(1)));
+    ex.on_work_finished();
+    BOOST_TEST(pool.join(bound));
+
+    std::promise<std::pair<bool, bool>> p;
+    auto f = p.get_future();
+    ex.post(
+        [&] {
+            bool inline_ran = false;
+            pool.get_executor().dispatch([&] { inline_ran = true; }, std::allocator<void>());
+            bool deferred_inline = false;
+            pool.get_executor().defer([&] { deferred_inline = true; }, std::allocator<void>());
+            p.set_value({inline_ran, deferred_inline});
+        },
+        std::allocator<void>());
+    BOOST_REQUIRE(ready_in_time(f));
+    auto [inline_ran, deferred_inline] = f.get();
+    BOOST_TEST(inline_ran);       // dispatch on a worker runs at once
+    BOOST_TEST(!deferred_inline); // defer never does
+}
+
+BOOST_AUTO_TEST_CASE(work_guard_and_bound_handlers_on_a_strand_of_the_pool)
+{
+    pal::thread_pool pool(std::size_t{2});
+    auto strand = net::make_strand(pool.get_executor());
+    {
+        auto guard = net::make_work_guard(strand);
+        BOOST_TEST(!pool.join(std::chrono::milliseconds(1)));
+    }
+    BOOST_TEST(pool.join(bound));
+
+    // A completion bound to the strand runs there (async_run, then a future's async_collect).
+    std::promise<std::pair<int, bool>> p;
+    auto f = p.get_future();
+    pal::async_run(
+        pool, [](int x) { return x * 2; }, 21,
+        net::bind_executor(strand, [&](std::exception_ptr e, int v) {
+            p.set_value({e ? -1 : v, strand.running_in_this_thread()});
+        }));
+    BOOST_REQUIRE(ready_in_time(f));
+    auto [v, on_strand] = f.get();
+    BOOST_TEST(v == 42);
+    BOOST_TEST(on_strand);
+
+    std::promise<bool> q;
+    auto g = q.get_future();
+    pal::future<int> task = pool.submit([] { return 7; });
+    task.async_collect(net::bind_executor(strand, [&](std::exception_ptr e, int x) {
+        q.set_value(!e && x == 7 && strand.running_in_this_thread());
+    }));
+    BOOST_REQUIRE(ready_in_time(g));
+    BOOST_TEST(g.get());
 }
 
 BOOST_AUTO_TEST_CASE(bind_executor_delivers_a_timer_completion_to_the_pool)

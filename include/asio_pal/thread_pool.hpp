@@ -299,6 +299,39 @@ public:
     template <typename Function>
     void execute(Function&& f) const;
 
+    // The Networking TS executor requirements as well, as boost::asio::thread_pool's executor
+    // has them: a strand over this executor (make_strand(pool.get_executor())) and
+    // executor_work_guard use them.
+
+    thread_pool& context() const noexcept { return *pool_; }
+    void on_work_started() const noexcept { pool_->core_->work_started(); }
+    void on_work_finished() const noexcept { pool_->core_->work_finished(); }
+
+    /// Runs `f` here when called on a worker, else queues it; `a` allocates the queued copy.
+    template <typename Function, typename OtherAllocator>
+    void dispatch(Function&& f, const OtherAllocator& a) const
+    {
+        basic_executor_type<OtherAllocator, Bits & ~tracked_bit>(pool_, a,
+                                                                 bits_ & ~blocking_never_bit)
+            .execute(std::forward<Function>(f));
+    }
+    /// Queues `f`, never running it here.
+    template <typename Function, typename OtherAllocator>
+    void post(Function&& f, const OtherAllocator& a) const
+    {
+        basic_executor_type<OtherAllocator, Bits & ~tracked_bit>(pool_, a,
+                                                                 bits_ | blocking_never_bit)
+            .execute(std::forward<Function>(f));
+    }
+    /// As post; `f` continues the caller.
+    template <typename Function, typename OtherAllocator>
+    void defer(Function&& f, const OtherAllocator& a) const
+    {
+        basic_executor_type<OtherAllocator, Bits & ~tracked_bit>(
+            pool_, a, bits_ | blocking_never_bit | continuation_bit)
+            .execute(std::forward<Function>(f));
+    }
+
 private:
     friend class thread_pool;
     template <typename, std::uint32_t>
