@@ -821,6 +821,29 @@ BOOST_AUTO_TEST_CASE(a_void_function_yields_monostate_per_item)
     }
 }
 
+// std::vector<bool> hands out proxies, not bool&: maps of bool still work, by value.
+BOOST_AUTO_TEST_CASE(a_bool_function_yields_bools)
+{
+    pal::thread_pool pool(3);
+    for (variant v : all_variants)
+    {
+        BOOST_TEST_CONTEXT(v)
+        {
+            auto r = make_map(pool, v, [](int i, int) { return i % 3 == 0; }, 10,
+                              pal::map_options{.chunk_size = 3, .buffer_size = 2});
+            static_assert(std::is_same_v<decltype(r), pal::map_result<bool>>);
+            int count = 0, multiples = 0;
+            for (bool b : r)
+            {
+                ++count;
+                multiples += b ? 1 : 0;
+            }
+            BOOST_TEST(count == 10);
+            BOOST_TEST(multiples == 4); // 0, 3, 6, 9
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(an_empty_input_yields_nothing_and_submits_nothing)
 {
     for (variant v : all_variants)

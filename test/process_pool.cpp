@@ -664,6 +664,26 @@ BOOST_AUTO_TEST_CASE(map_family)
     BOOST_TEST(sum == 10);
 }
 
+bool is_even(int x)
+{
+    return x % 2 == 0;
+}
+ASIO_PAL_REGISTER_TASK(is_even);
+
+BOOST_AUTO_TEST_CASE(map_of_bool)
+{
+    pal::process_pool pool(2);
+    std::vector<int> xs{1, 2, 3, 4, 5, 6, 7};
+    std::vector<bool> got;
+    for (bool b : pool.map(is_even, xs, pal::map_options{.chunk_size = 3}))
+        got.push_back(b);
+    BOOST_TEST(got == (std::vector<bool>{false, true, false, true, false, true, false}));
+    std::size_t evens = 0;
+    for (bool b : pool.map_all_unordered(is_even, xs))
+        evens += b ? 1 : 0;
+    BOOST_TEST(evens == 3u);
+}
+
 BOOST_AUTO_TEST_CASE(map_rethrows_at_position)
 {
     pal::process_pool pool(1);

@@ -53,7 +53,9 @@ public:
     public:
         using value_type = detail::item_t<R>;
         using difference_type = std::ptrdiff_t;
-        using reference = value_type&;
+        /// value_type&, except for maps of bool: std::vector<bool>'s proxy, so take items by
+        /// value (`for (bool b : pool.map(...))`).
+        using reference = typename std::vector<value_type>::reference;
         using iterator_concept = std::input_iterator_tag;
 
         iterator() noexcept = default;

@@ -332,7 +332,8 @@ public:
 
     bool has_current() const noexcept { return pos_ < chunk_.values.size(); }
     bool at_end() const noexcept { return finished_ && !has_current() && !chunk_.error; }
-    item_type& current() noexcept { return chunk_.values[pos_]; }
+    /// The current item: item_type&, or std::vector<bool>'s proxy for maps of bool.
+    typename std::vector<item_type>::reference current() noexcept { return chunk_.values[pos_]; }
     bool expired() const { return deadline_ && std::chrono::steady_clock::now() >= *deadline_; }
 
 protected:
