@@ -2,6 +2,9 @@
 # Installs the Debian 12 packages asio_pal needs to build and test (CMake and b2,
 # g++ and clang++, sanitizer runtimes). Idempotent: silent when all are present;
 # otherwise runs apt-get update and apt-get install -y, through sudo when not root.
+#
+#   scripts/install-deps.sh          what the build and the tests need
+#   scripts/install-deps.sh bench    that, plus what the benchmark scripts need (gnuplot)
 set -euo pipefail
 
 packages=(
@@ -16,6 +19,9 @@ packages=(
     libclang-rt-14-dev
     python3
 )
+if [[ ${1:-} == bench ]]; then
+    packages+=(gnuplot-nox) # bench/server_load.sh plots with it
+fi
 
 missing=()
 for package in "${packages[@]}"; do
