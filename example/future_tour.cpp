@@ -34,24 +34,6 @@ int divide(int x, int y)
     return x / y;
 }
 
-const char* to_string(pal::task_status s)
-{
-    switch (s)
-    {
-    case pal::task_status::pending:
-        return "pending";
-    case pal::task_status::running:
-        return "running";
-    case pal::task_status::completed:
-        return "completed";
-    case pal::task_status::failed:
-        return "failed";
-    case pal::task_status::cancelled:
-        return "cancelled";
-    }
-    return "?";
-}
-
 int main()
 {
     bool good = true;
@@ -99,7 +81,7 @@ int main()
     std::cout << "wait(42s): " << future.wait(42s) << "\n";
     std::cout << "result(): " << future.result().value_or(-1)
               << ", exception(): " << (future.exception() ? "set" : "empty") << "\n";
-    std::cout << "status(): " << to_string(future.status()) << ", is_done: " << future.is_done()
+    std::cout << "status(): " << pal::to_string(future.status()) << ", is_done: " << future.is_done()
               << ", is_pending: " << future.is_pending() << ", is_running: " << future.is_running()
               << ", is_cancelled: " << future.is_cancelled() << "\n";
 
@@ -114,7 +96,7 @@ int main()
     {
         std::cout << "divide(1, 0) threw std::domain_error: " << e.what() << "\n";
     }
-    std::cout << "status(): " << to_string(failing.status())
+    std::cout << "status(): " << pal::to_string(failing.status())
               << ", result() empty: " << !failing.result().has_value()
               << ", exception() set: " << static_cast<bool>(failing.exception()) << "\n";
 
@@ -130,8 +112,8 @@ int main()
         });
         pal::future<int> queued = one.submit(divide, 8, 4);
         started.wait();
-        std::cout << "busy: " << to_string(busy.status())
-                  << ", queued: " << to_string(queued.status()) << "\n";
+        std::cout << "busy: " << pal::to_string(busy.status())
+                  << ", queued: " << pal::to_string(queued.status()) << "\n";
 
         // Timeouts: collect() throws timeout_error, wait() returns false.
         try

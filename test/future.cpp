@@ -45,6 +45,7 @@
 #include <ostream>
 #include <set>
 #include <stdexcept>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -208,29 +209,11 @@ std::int64_t ns(Duration d)
     return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
 }
 
-std::string status_name(pal::task_status s)
-{
-    switch (s)
-    {
-    case pal::task_status::pending:
-        return "pending";
-    case pal::task_status::running:
-        return "running";
-    case pal::task_status::completed:
-        return "completed";
-    case pal::task_status::failed:
-        return "failed";
-    case pal::task_status::cancelled:
-        return "cancelled";
-    }
-    return "invalid " + std::to_string(static_cast<int>(s));
-}
-
 /// Checks status() and every is_*() predicate against `expected`.
 template <typename T>
 void check_status(const pal::future<T>& f, pal::task_status expected)
 {
-    BOOST_TEST(status_name(f.status()) == status_name(expected));
+    BOOST_TEST(pal::to_string(f.status()) == std::string(pal::to_string(expected)));
     BOOST_TEST(f.is_pending() == (expected == pal::task_status::pending));
     BOOST_TEST(f.is_running() == (expected == pal::task_status::running));
     BOOST_TEST(f.is_completed() == (expected == pal::task_status::completed));
@@ -450,6 +433,19 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(collect_with_timeout_throws_then_succeeds, T, valu
     g.open();
     check_collect(f);
     check_status(f, pal::task_status::completed);
+}
+
+BOOST_AUTO_TEST_CASE(task_status_names)
+{
+    BOOST_TEST(std::string(pal::to_string(pal::task_status::pending)) == "pending");
+    BOOST_TEST(std::string(pal::to_string(pal::task_status::running)) == "running");
+    BOOST_TEST(std::string(pal::to_string(pal::task_status::completed)) == "completed");
+    BOOST_TEST(std::string(pal::to_string(pal::task_status::failed)) == "failed");
+    BOOST_TEST(std::string(pal::to_string(pal::task_status::cancelled)) == "cancelled");
+    BOOST_TEST(std::string(pal::to_string(static_cast<pal::task_status>(42))) == "invalid");
+    std::ostringstream out;
+    out << pal::task_status::cancelled;
+    BOOST_TEST(out.str() == "cancelled");
 }
 
 BOOST_AUTO_TEST_CASE(wait_reports_whether_done)

@@ -1086,6 +1086,18 @@ void check_run_death(pal::process_pool& pool, int (*fn)(), int signal, int statu
     }
 }
 
+/// Starts a thread blocked in pool.run() on a warm idle worker until `dir/go` exists, and waits
+/// until the pool counts that worker busy; the future gives the worker's pid.
+std::future<long> run_until_go(pal::process_pool& pool, const temp_dir& dir)
+{
+    std::future<long> running =
+        std::async(std::launch::async, [&pool, go = dir.file("go")] {
+            return pool.run(wait_for_file, go);
+        });
+    BOOST_TEST(eventually([&] { return pool.count_busy_workers() == 1; }));
+    return running;
+}
+
 BOOST_AUTO_TEST_CASE(the_caller_reads_the_reply_itself)
 {
     pal::process_pool pool(1);
@@ -1194,9 +1206,7 @@ BOOST_AUTO_TEST_CASE(busy_while_leased_and_shutdown_waits_for_it)
     temp_dir dir;
     pal::process_pool pool(1);
     long pid = pool.run(my_pid);
-    std::future<long> running =
-        std::async(std::launch::async, [&] { return pool.run(wait_for_file, dir.file("go")); });
-    BOOST_TEST(eventually([&] { return pool.count_busy_workers() == 1; }));
+    std::future<long> running = run_until_go(pool, dir);
     BOOST_TEST(pool.count_free_workers() == 0u);
     pal::future<int> queued = pool.submit(square, 6); // waits for the leased worker
     std::thread release([&] {
@@ -1217,9 +1227,7 @@ BOOST_AUTO_TEST_CASE(queued_work_reaches_a_worker_after_its_lease)
     temp_dir dir;
     pal::process_pool pool(1);
     long pid = pool.run(my_pid);
-    std::future<long> running =
-        std::async(std::launch::async, [&] { return pool.run(wait_for_file, dir.file("go")); });
-    BOOST_TEST(eventually([&] { return pool.count_busy_workers() == 1; }));
+    std::future<long> running = run_until_go(pool, dir);
     std::vector<pal::future<int>> queued;
     for (int i = 0; i < 5; ++i)
         queued.push_back(pool.submit(square, i));
@@ -1263,9 +1271,7 @@ BOOST_AUTO_TEST_CASE(join_waits_for_a_lease)
     temp_dir dir;
     pal::process_pool pool(2);
     long pid = pool.run(my_pid);
-    std::future<long> running =
-        std::async(std::launch::async, [&] { return pool.run(wait_for_file, dir.file("go")); });
-    BOOST_TEST(eventually([&] { return pool.count_busy_workers() == 1; }));
+    std::future<long> running = run_until_go(pool, dir);
     std::future<bool> joined = std::async(std::launch::async, [&] { return pool.join(60s); });
     std::ofstream(dir.file("go")) << 1;
     BOOST_TEST(joined.get());

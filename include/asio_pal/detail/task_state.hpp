@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <iosfwd>
 #include <mutex>
 #include <optional>
 #include <type_traits>
@@ -28,6 +29,32 @@ enum class task_status : std::uint8_t
     failed,
     cancelled,
 };
+
+/// The status's name: "pending", "running", "completed", "failed" or "cancelled".
+inline const char* to_string(task_status s) noexcept
+{
+    switch (s)
+    {
+    case task_status::pending:
+        return "pending";
+    case task_status::running:
+        return "running";
+    case task_status::completed:
+        return "completed";
+    case task_status::failed:
+        return "failed";
+    case task_status::cancelled:
+        return "cancelled";
+    }
+    return "invalid";
+}
+
+/// Writes to_string(s).
+template <typename CharT, typename Traits>
+std::basic_ostream<CharT, Traits>& operator<<(std::basic_ostream<CharT, Traits>& os, task_status s)
+{
+    return os << to_string(s);
+}
 
 /// Time a task spent queued and running (`running` is 0 for a cancelled task).
 struct task_duration
