@@ -1,0 +1,25 @@
+// Must not compile: the worker builds each argument, then loads it, so parameter types must be
+// default constructible.
+#include <asio_pal/process_pool.hpp>
+
+struct fixed
+{
+    explicit fixed(int v) : value(v) {}
+    int value;
+    template <class Archive>
+    void serialize(Archive& ar)
+    {
+        ar(value);
+    }
+};
+
+int use_fixed(fixed f)
+{
+    return f.value;
+}
+
+int main()
+{
+    asio_pal::process_pool pool(1);
+    return pool.submit(use_fixed, fixed(1)).collect();
+}
