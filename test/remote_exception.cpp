@@ -433,6 +433,21 @@ BOOST_AUTO_TEST_CASE(asio_pal_exceptions_come_back_as_themselves_with_their_code
             BOOST_TEST(s.code() == original.code());
         });
     };
+    // A deeper worker's death keeps its pid, signal and exit status.
+    inspect(transport(std::make_exception_ptr(pal::worker_died_error("lost", 17, 9, -1))),
+            [](const std::exception& x) {
+                const auto& d = dynamic_cast<const pal::worker_died_error&>(x);
+                BOOST_TEST(d.pid() == 17);
+                BOOST_TEST(d.signal() == 9);
+                BOOST_TEST(d.exit_status() == -1);
+            });
+    inspect(transport(std::make_exception_ptr(pal::worker_died_error("exited", 4242, 0, 3))),
+            [](const std::exception& x) {
+                const auto& d = dynamic_cast<const pal::worker_died_error&>(x);
+                BOOST_TEST(d.pid() == 4242);
+                BOOST_TEST(d.signal() == 0);
+                BOOST_TEST(d.exit_status() == 3);
+            });
     same_code(pal::pool_closed_error("closed"));
     same_code(pal::cancelled_error("cancelled"));
     same_code(pal::timeout_error("late"));

@@ -49,11 +49,14 @@ struct remote_exception_layer
     std::int64_t code = 0;
     /// The name of that code's category; empty otherwise.
     std::string category;
+    /// What else the type carries: for a `worker_died_error` of a deeper worker, its pid,
+    /// signal and exit status; empty otherwise.
+    std::vector<std::int64_t> details;
 
     template <class Archive>
     void serialize(Archive& ar)
     {
-        ar(type_name, message, kind, code, category);
+        ar(type_name, message, kind, code, category, details);
     }
 };
 

@@ -227,10 +227,15 @@ template <class E>
              nested);
 }
 
-// The layer has no room for the pid, signal and exit status of a deeper worker.
+// With the pid, signal and exit status of the deeper worker that died (in `details`).
 [[noreturn]] void throw_worker_died_error(layer_ref l, bool nested)
 {
-    throw_as(with_what<std::runtime_error>(worker_died_error("", 0, 0, -1), l.message), nested);
+    auto detail = [&](std::size_t i, std::int64_t otherwise) {
+        return i < l.details.size() ? l.details[i] : otherwise;
+    };
+    worker_died_error e("", detail(0, 0), static_cast<int>(detail(1, 0)),
+                        static_cast<int>(detail(2, -1)));
+    throw_as(with_what<std::runtime_error>(std::move(e), l.message), nested);
 }
 
 [[noreturn]] void throw_remote_error(layer_ref l, bool nested)
@@ -509,6 +514,8 @@ captured_layer describe(const std::exception& x)
         l.code = b->code().value();
         l.category = b->code().category().name();
     }
+    if (const auto* d = dynamic_cast<const worker_died_error*>(&x))
+        l.details = {d->pid(), d->signal(), d->exit_status()};
 
     const auto* r = dynamic_cast<const remote_error*>(&x);
     if (r && type_key == demangled_name<remote_error>())
