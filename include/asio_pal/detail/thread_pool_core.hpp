@@ -104,6 +104,11 @@ private:
     void join_zombies(lock_type& lock) noexcept;
     void worker_main(worker* w) noexcept;
     bool idle_wait(lock_type& lock, worker& w);
+    /// Spins up to worker_spin for a task pushed after `seen` pushes; true when one was.
+    bool await_push(std::uint64_t seen) const noexcept;
+
+    /// How long a worker that just ran a task watches for the next before it sleeps.
+    static constexpr std::chrono::microseconds worker_spin{50};
 
     const pool_options options_;
     mutable std::mutex mutex_;
@@ -123,6 +128,8 @@ private:
     std::list<worker> zombies_;
     std::list<worker> spare_; // joined records, reused by spawn_locked
     std::vector<worker*> idle_; // LIFO: the most recently idle worker gets work first
+    std::atomic<std::uint64_t> pushes_{0}; // tasks queued so far, read by spinning workers
+    std::atomic<bool> spinning_{false};    // a worker is watching pushes_
     std::vector<task_id_t> cancelled_;
     std::atomic<std::size_t> work_{0};
 };

@@ -14,9 +14,12 @@
 #include <boost/assert.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include <pthread.h>
 #include <signal.h>
@@ -72,6 +75,7 @@ void thread_pool_core::submit(state_base* s)
         }
     }
     queue_.push(s);
+    pushes_.fetch_add(1, std::memory_order_release);
     worker* w = wake_one_locked();
     if (!zombies_.empty())
         join_zombies(lock);
@@ -109,6 +113,7 @@ void thread_pool_core::post(task_node* n) noexcept
         }
     }
     queue_.push(n);
+    pushes_.fetch_add(1, std::memory_order_release);
     worker* w = wake_one_locked();
     if (!zombies_.empty())
         join_zombies(lock);
@@ -433,6 +438,24 @@ bool thread_pool_core::idle_wait(lock_type& lock, worker& w)
     return decide(timed_out) == idle_decision::wait;
 }
 
+bool thread_pool_core::await_push(std::uint64_t seen) const noexcept
+{
+    auto until = std::chrono::steady_clock::now() + worker_spin;
+    for (;;)
+    {
+        for (int i = 0; i < 64; ++i)
+        {
+            if (pushes_.load(std::memory_order_acquire) != seen)
+                return true;
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        }
+        if (std::chrono::steady_clock::now() >= until)
+            return false;
+    }
+}
+
 void thread_pool_core::worker_main(worker* w) noexcept
 {
     set_current_owner(this);
@@ -456,6 +479,7 @@ void thread_pool_core::worker_main(worker* w) noexcept
         }
     }
     lock_type lock(mutex_);
+    bool just_ran = false;
     while (initialized && !stopping_ && !broken_)
     {
         if (task_node* n = queue_.pop())
@@ -480,6 +504,21 @@ void thread_pool_core::worker_main(worker* w) noexcept
                 notify_state_locked();
             if (task_limit_reached(w->tasks_done, options_.max_tasks_per_worker))
                 break;
+            just_ran = true;
+            continue;
+        }
+        if (std::exchange(just_ran, false) && !spinning_.exchange(true))
+        {
+            // Work often comes right back (a serial caller submits its next task as soon as
+            // it has the result): one worker at a time watches for it a moment before
+            // sleeping, which would cost the submitter a wake-up, often on the other CPU.
+            // Posts meanwhile wake nobody (this worker is not in idle_): whatever the spin saw,
+            // look at the queue again before sleeping.
+            std::uint64_t seen = pushes_.load(std::memory_order_relaxed);
+            lock.unlock();
+            (void)await_push(seen);
+            spinning_.store(false, std::memory_order_relaxed);
+            lock.lock();
             continue;
         }
         if (!idle_wait(lock, *w))
