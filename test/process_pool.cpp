@@ -405,6 +405,14 @@ bool exists(const std::string& path)
 
 using asio_pal_test::eventually;
 
+/// For BOOST_CHECK_EXCEPTION: the exception's what() contains `part`.
+auto what_has(std::string part)
+{
+    return [part](const std::exception& e) {
+        return std::string(e.what()).find(part) != std::string::npos;
+    };
+}
+
 void check_counts_settle(pal::process_pool& pool)
 {
     BOOST_TEST(eventually([&] { return pool.count_busy_workers() == 0; }));
@@ -1021,10 +1029,7 @@ BOOST_AUTO_TEST_CASE(undecodable_result_is_a_clear_error)
     pal::process_pool pool(1);
     long before = pool.run(my_pid);
     BOOST_CHECK_EXCEPTION(pool.run(make_unloadable), pal::protocol_error,
-                          [](const pal::protocol_error& e) {
-                              return std::string(e.what()).find("make_unloadable") !=
-                                     std::string::npos;
-                          });
+                          what_has("make_unloadable"));
     BOOST_TEST(pool.run(my_pid) == before); // the frame was sound: the worker stays
 }
 
@@ -1044,9 +1049,7 @@ BOOST_AUTO_TEST_CASE(function_missing_in_worker_executable)
         pal::process_pool_options{.max_workers = 1, .worker_executable = worker_helper});
     BOOST_TEST(pool.run(square, 5) == 25); // the helper registers square too
     BOOST_CHECK_EXCEPTION(pool.run(add, 1, 2), pal::unregistered_task_error,
-                          [](const pal::unregistered_task_error& e) {
-                              return std::string(e.what()).find("'add'") != std::string::npos;
-                          });
+                          what_has("'add'"));
     BOOST_TEST(pool.run(square, 6) == 36);
 }
 
@@ -1104,10 +1107,7 @@ BOOST_AUTO_TEST_CASE(the_caller_reads_the_reply_itself)
     long pid = pool.run(my_pid);
     // Garbage on the direct descriptor reaches only a caller reading it: proof of the path.
     BOOST_CHECK_EXCEPTION(pool.run(write_garbage_direct), pal::protocol_error,
-                          [](const pal::protocol_error& e) {
-                              return std::string(e.what()).find("broke the protocol") !=
-                                     std::string::npos;
-                          });
+                          what_has("broke the protocol"));
     BOOST_TEST(eventually([&] { return pool.count_workers() == 0; })); // that worker is gone
     long replacement = pool.run(my_pid);
     BOOST_TEST(replacement != pid);
