@@ -571,21 +571,33 @@ BOOST_AUTO_TEST_CASE(networking_ts_members)
     ex.on_work_finished();
     BOOST_TEST(pool.join(bound));
 
-    std::promise<std::pair<bool, bool>> p;
-    auto f = p.get_future();
+    std::promise<bool> dispatched;
+    std::promise<bool> deferred;
+    std::atomic<bool> in_defer{false};
+    std::atomic<std::thread::id> caller{};
+    auto d = dispatched.get_future();
+    auto e = deferred.get_future();
     ex.post(
         [&] {
             bool inline_ran = false;
             pool.get_executor().dispatch([&] { inline_ran = true; }, std::allocator<void>());
-            bool deferred_inline = false;
-            pool.get_executor().defer([&] { deferred_inline = true; }, std::allocator<void>());
-            p.set_value({inline_ran, deferred_inline});
+            dispatched.set_value(inline_ran);
+            caller = std::this_thread::get_id();
+            in_defer = true;
+            pool.get_executor().defer(
+                [&] {
+                    // Inline would be: on the caller's thread, inside its defer() call.
+                    bool ran_inline = in_defer && std::this_thread::get_id() == caller.load();
+                    deferred.set_value(!ran_inline);
+                },
+                std::allocator<void>());
+            in_defer = false;
         },
         std::allocator<void>());
-    BOOST_REQUIRE(ready_in_time(f));
-    auto [inline_ran, deferred_inline] = f.get();
-    BOOST_TEST(inline_ran);       // dispatch on a worker runs at once
-    BOOST_TEST(!deferred_inline); // defer never does
+    BOOST_REQUIRE(ready_in_time(d));
+    BOOST_REQUIRE(ready_in_time(e));
+    BOOST_TEST(d.get()); // dispatch on a worker runs at once
+    BOOST_TEST(e.get()); // defer never does
 }
 
 BOOST_AUTO_TEST_CASE(work_guard_and_bound_handlers_on_a_strand_of_the_pool)
