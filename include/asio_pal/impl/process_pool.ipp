@@ -321,7 +321,7 @@ public:
         }
         bool usable = run_leased(*w, *t);
         t->state().release(); // the queue's reference
-        end_lease(w, usable);
+        end_lease(std::move(w), usable);
     }
 
     std::size_t count_workers() const
@@ -769,12 +769,13 @@ private:
         return false;
     }
 
-    /// Gives the worker back: to the next run(), to the queue, or to retirement.
-    void end_lease(const worker_ptr& w, bool usable)
+    /// Gives the worker back: to the next run(), to the queue, or to retirement. Takes the lease
+    /// holder's reference: a worker already reaped may have no other, and its I/O objects must
+    /// be destroyed before the lease ends, since the pool may be destroyed as soon as it does.
+    void end_lease(worker_ptr w, bool usable)
     {
         lock_type lock(mutex_);
         w->leased = false;
-        --leases_;
         --busy_;
         w->last_lease_end = std::chrono::steady_clock::now();
         if (usable && !w->exit_known)
@@ -794,6 +795,8 @@ private:
                     kick_locked();
             }
         }
+        w.reset(); // before the lease ends: see above
+        --leases_;
         changed_.notify_all();
     }
 
