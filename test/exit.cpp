@@ -21,24 +21,14 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <optional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
+#include "common/child_process.hpp"
 
 namespace {
 
@@ -93,131 +83,6 @@ std::string helper_path(helper which)
     return {};
 }
 
-struct child_result
-{
-    bool timed_out = false;
-    int status = 0; // as from waitpid
-    std::string out;
-    std::string err;
-    std::chrono::duration<double> elapsed{};
-
-    bool exited() const { return WIFEXITED(status); }
-    int exit_status() const { return WEXITSTATUS(status); }
-    bool signalled() const { return WIFSIGNALED(status); }
-    int signal() const { return WTERMSIG(status); }
-
-    std::string describe() const
-    {
-        std::ostringstream s;
-        if (timed_out)
-            s << "killed after the time limit; ";
-        else if (exited())
-            s << "exited with status " << exit_status() << "; ";
-        else if (signalled())
-            s << "killed by signal " << signal() << " (" << strsignal(signal()) << "); ";
-        s << "ran " << elapsed.count() << " s\n--- stdout ---\n"
-          << out << "--- stderr ---\n"
-          << err << "--------------";
-        return s.str();
-    }
-};
-
-// Runs `path args...` with stdout and stderr captured; kills it (SIGKILL) after `limit`.
-child_result run_child(const std::string& path, const std::vector<std::string>& args,
-                       std::chrono::steady_clock::duration limit = run_limit)
-{
-    child_result r;
-    int out_pipe[2];
-    int err_pipe[2];
-    BOOST_TEST_REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
-    BOOST_TEST_REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
-
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(path.c_str()));
-    for (const std::string& a : args)
-        argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-
-    auto start = std::chrono::steady_clock::now();
-    auto deadline = start + limit;
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-    if (rc != 0)
-    {
-        ::close(out_pipe[0]);
-        ::close(err_pipe[0]);
-        BOOST_TEST_REQUIRE(rc == 0, "posix_spawn(" << path << ") failed: " << std::strerror(rc));
-    }
-
-    // Read both pipes until EOF or the deadline.
-    int fds[2] = {out_pipe[0], err_pipe[0]};
-    std::string* sinks[2] = {&r.out, &r.err};
-    while ((fds[0] >= 0 || fds[1] >= 0) && std::chrono::steady_clock::now() < deadline)
-    {
-        pollfd p[2];
-        nfds_t n = 0;
-        int which[2];
-        for (int i = 0; i < 2; ++i)
-            if (fds[i] >= 0)
-            {
-                p[n] = pollfd{fds[i], POLLIN, 0};
-                which[n++] = i;
-            }
-        if (::poll(p, n, 50) < 0 && errno != EINTR)
-            break;
-        for (nfds_t k = 0; k < n; ++k)
-        {
-            if ((p[k].revents & (POLLIN | POLLHUP | POLLERR)) == 0)
-                continue;
-            char buf[4096];
-            ssize_t got = ::read(p[k].fd, buf, sizeof buf);
-            if (got > 0)
-                sinks[which[k]]->append(buf, static_cast<std::size_t>(got));
-            else if (got == 0 || errno != EINTR)
-            {
-                ::close(fds[which[k]]);
-                fds[which[k]] = -1;
-            }
-        }
-    }
-
-    // Reap it, or kill it at the deadline.
-    for (;;)
-    {
-        pid_t w = ::waitpid(pid, &r.status, WNOHANG);
-        if (w == pid)
-            break;
-        if (w < 0 && errno != EINTR)
-        {
-            BOOST_ERROR("waitpid failed: " << std::strerror(errno));
-            break;
-        }
-        if (std::chrono::steady_clock::now() >= deadline)
-        {
-            r.timed_out = true;
-            ::kill(pid, SIGKILL);
-            while (::waitpid(pid, &r.status, 0) < 0 && errno == EINTR)
-            {}
-            break;
-        }
-        std::this_thread::sleep_for(2ms); // polling the child, not synchronising with it
-    }
-    r.elapsed = std::chrono::steady_clock::now() - start;
-    for (int fd : fds)
-        if (fd >= 0)
-            ::close(fd);
-    BOOST_TEST_MESSAGE(path << ": " << r.describe());
-    return r;
-}
-
 std::vector<std::string> lines_of(const std::string& text)
 {
     std::vector<std::string> lines;
@@ -251,7 +116,8 @@ public:
                                               << helper_file_name(which)
                                               << "; run as: exit -- <exit_static_pool> "
                                                  "<exit_leaked_pool> <exit_running_tasks>");
-        r_ = run_child(path, args);
+        r_ = asio_pal_test::run_to_end(path, args, run_limit);
+        BOOST_TEST_MESSAGE(path << ": " << r_.describe());
         lines_ = lines_of(r_.out);
 
         expect(!r_.timed_out, "hung: killed after " + std::to_string(run_limit.count()) + " s");
@@ -274,7 +140,7 @@ public:
         BOOST_TEST(failures_.empty(), name_ << ":" << all << "\n" << r_.describe());
     }
 
-    const child_result& result() const { return r_; }
+    const asio_pal_test::run_result& result() const { return r_; }
 
     /// Repeating a run that hung or crashed tells nothing more.
     bool worth_repeating() const { return !r_.timed_out && r_.exited(); }
@@ -319,7 +185,7 @@ public:
 
 private:
     std::string name_;
-    child_result r_;
+    asio_pal_test::run_result r_;
     std::vector<std::string> lines_;
     std::vector<std::string> failures_;
 };

@@ -20,7 +20,6 @@
 #define BOOST_TEST_MODULE map_memory
 #include <boost/test/unit_test.hpp>
 
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -28,22 +27,11 @@
 #include <optional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
+#include "common/child_process.hpp"
 
 namespace {
-
-using namespace std::chrono_literals;
 
 constexpr auto run_limit = std::chrono::seconds(240);
 
@@ -70,28 +58,6 @@ double stress_scale()
     return v;
 }
 
-struct child_result
-{
-    bool timed_out = false;
-    int status = 0; // as from waitpid
-    std::string out;
-    std::string err;
-
-    std::string describe() const
-    {
-        std::ostringstream s;
-        if (timed_out)
-            s << "killed after " << run_limit.count() << " s; ";
-        else if (WIFEXITED(status))
-            s << "exited with status " << WEXITSTATUS(status) << "; ";
-        else if (WIFSIGNALED(status))
-            s << "killed by signal " << WTERMSIG(status) << " (" << strsignal(WTERMSIG(status))
-              << "); ";
-        s << "\n--- stdout ---\n" << out << "--- stderr ---\n" << err << "--------------";
-        return s.str();
-    }
-};
-
 /// The environment of the child: ours, with quarantine_size_mb=0 appended to ASAN_OPTIONS.
 std::vector<std::string> child_environment()
 {
@@ -109,110 +75,17 @@ std::vector<std::string> child_environment()
     return env;
 }
 
-/// Runs `path arg` with stdout and stderr captured; SIGKILLs it after run_limit.
-child_result run_child(const std::string& path, const std::string& arg)
-{
-    child_result r;
-    int out_pipe[2];
-    int err_pipe[2];
-    BOOST_TEST_REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
-    BOOST_TEST_REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
-
-    std::vector<char*> argv{const_cast<char*>(path.c_str()), const_cast<char*>(arg.c_str()),
-                            nullptr};
-    std::vector<std::string> env_strings = child_environment();
-    std::vector<char*> envp;
-    for (std::string& e : env_strings)
-        envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    const auto deadline = std::chrono::steady_clock::now() + run_limit;
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-    if (rc != 0)
-    {
-        ::close(out_pipe[0]);
-        ::close(err_pipe[0]);
-        BOOST_TEST_REQUIRE(rc == 0, "posix_spawn(" << path << ") failed: " << std::strerror(rc));
-    }
-
-    // Read both pipes until EOF or the deadline.
-    int fds[2] = {out_pipe[0], err_pipe[0]};
-    std::string* sinks[2] = {&r.out, &r.err};
-    while ((fds[0] >= 0 || fds[1] >= 0) && std::chrono::steady_clock::now() < deadline)
-    {
-        pollfd p[2];
-        nfds_t n = 0;
-        int which[2];
-        for (int i = 0; i < 2; ++i)
-            if (fds[i] >= 0)
-            {
-                p[n] = pollfd{fds[i], POLLIN, 0};
-                which[n++] = i;
-            }
-        if (::poll(p, n, 100) < 0 && errno != EINTR)
-            break;
-        for (nfds_t k = 0; k < n; ++k)
-        {
-            if ((p[k].revents & (POLLIN | POLLHUP | POLLERR)) == 0)
-                continue;
-            char buf[4096];
-            ssize_t got = ::read(p[k].fd, buf, sizeof buf);
-            if (got > 0)
-                sinks[which[k]]->append(buf, static_cast<std::size_t>(got));
-            else if (got == 0 || errno != EINTR)
-            {
-                ::close(fds[which[k]]);
-                fds[which[k]] = -1;
-            }
-        }
-    }
-
-    // Reap it, or kill it at the deadline.
-    for (;;)
-    {
-        pid_t w = ::waitpid(pid, &r.status, WNOHANG);
-        if (w == pid)
-            break;
-        if (w < 0 && errno != EINTR)
-        {
-            BOOST_ERROR("waitpid failed: " << std::strerror(errno));
-            break;
-        }
-        if (std::chrono::steady_clock::now() >= deadline)
-        {
-            r.timed_out = true;
-            ::kill(pid, SIGKILL);
-            while (::waitpid(pid, &r.status, 0) < 0 && errno == EINTR)
-            {
-            }
-            break;
-        }
-        std::this_thread::sleep_for(5ms); // polling the child's state, not synchronising with it
-    }
-    for (int fd : fds)
-        if (fd >= 0)
-            ::close(fd);
-    BOOST_TEST_MESSAGE(path << " " << arg << ": " << r.describe());
-    return r;
-}
-
 /// The peak RSS (KiB) a successful helper run printed; empty when the run failed.
 std::optional<long> peak_rss_of(long items)
 {
     const std::string path = helper_path();
     BOOST_TEST_REQUIRE(!path.empty(),
                        "no helper path; run as: map_memory --catch_system_errors=no -- <helper>");
-    child_result r = run_child(path, std::to_string(items));
-    bool ok = !r.timed_out && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
+    const std::string arg = std::to_string(items);
+    const std::vector<std::string> env = child_environment();
+    asio_pal_test::run_result r = asio_pal_test::run_to_end(path, {arg}, run_limit, &env);
+    BOOST_TEST_MESSAGE(path << " " << arg << ": " << r.describe());
+    bool ok = !r.timed_out && r.exited() && r.exit_status() == 0;
     BOOST_TEST(ok, "map_memory " << items << ": " << r.describe());
     if (!ok)
         return std::nullopt;

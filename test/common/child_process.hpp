@@ -2,8 +2,9 @@
 // test/common/child_process.hpp
 //
 // Test support (no Boost.Test inside): a helper program run as a child process with its stdin,
-// stdout and stderr on pipes and every wait bounded, and a way to tell whether a process known by
-// its pid is still there without mistaking a reused pid for it.
+// stdout and stderr on pipes and every wait bounded, a helper program run to its end within a
+// time limit, and a way to tell whether a process known by its pid is still there without
+// mistaking a reused pid for it.
 //
 
 #ifndef ASIO_PAL_TEST_COMMON_CHILD_PROCESS_HPP
@@ -60,8 +61,10 @@ inline std::string describe_wait_status(int status)
 class child_process
 {
 public:
-    /// Starts `path args...`; throws std::runtime_error when it cannot.
-    child_process(const std::string& path, const std::vector<std::string>& args)
+    /// Starts `path args...` with the environment `env` ("NAME=value" strings), or with this
+    /// process's environment when `env` is null; throws std::runtime_error when it cannot.
+    child_process(const std::string& path, const std::vector<std::string>& args,
+                  const std::vector<std::string>* env = nullptr)
     {
         int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
         if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
@@ -93,7 +96,15 @@ public:
         for (const std::string& a : args)
             argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);
-        int rc = ::posix_spawn(&pid_, path.c_str(), &actions, &attr, argv.data(), environ);
+        std::vector<char*> envp;
+        if (env)
+        {
+            for (const std::string& e : *env)
+                envp.push_back(const_cast<char*>(e.c_str()));
+            envp.push_back(nullptr);
+        }
+        int rc = ::posix_spawn(&pid_, path.c_str(), &actions, &attr, argv.data(),
+                               env ? envp.data() : environ);
         posix_spawn_file_actions_destroy(&actions);
         posix_spawnattr_destroy(&attr);
         ::close(in[0]);
@@ -154,6 +165,16 @@ public:
             text.remove_prefix(static_cast<std::size_t>(n));
         }
         return true;
+    }
+
+    /// Closes its stdin: reading it, it sees the end of input.
+    void close_stdin() noexcept
+    {
+        if (in_ >= 0)
+        {
+            ::close(in_);
+            in_ = -1;
+        }
     }
 
     /// Waits until it has printed the line `line` on stdout; false when `deadline` passes or it
@@ -271,6 +292,59 @@ private:
     std::string out_text_;
     std::string err_text_;
 };
+
+/// How a program run by run_to_end ended.
+struct run_result
+{
+    bool timed_out = false; ///< it was killed (SIGKILL) at the time limit
+    int status = 0;         ///< as from waitpid
+    std::string out;
+    std::string err;
+    std::chrono::duration<double> elapsed{}; ///< from its start to its reaping
+
+    bool exited() const noexcept { return WIFEXITED(status); }
+    int exit_status() const noexcept { return WEXITSTATUS(status); }
+    bool signalled() const noexcept { return WIFSIGNALED(status); }
+    int term_signal() const noexcept { return WTERMSIG(status); }
+
+    /// "killed after the time limit" or how it ended, how long it ran, then its output.
+    std::string describe() const
+    {
+        std::ostringstream s;
+        s << (timed_out ? std::string("killed after the time limit") : describe_wait_status(status))
+          << "; ran " << elapsed.count() << " s\n--- stdout ---\n"
+          << out << "--- stderr ---\n"
+          << err << "--------------";
+        return s.str();
+    }
+};
+
+/**
+ * Runs `path args...` to its end, with its stdin closed and its output captured, in the
+ * environment `env` (see child_process); kills it (SIGKILL) when it runs longer than `limit`.
+ * Throws std::runtime_error when it cannot start it or wait for it.
+ */
+inline run_result run_to_end(const std::string& path, const std::vector<std::string>& args,
+                             clock::duration limit, const std::vector<std::string>* env = nullptr)
+{
+    run_result r;
+    const clock::time_point start = clock::now();
+    child_process child(path, args, env);
+    child.close_stdin();
+    if (!child.wait_exit(start + limit))
+    {
+        r.timed_out = true;
+        child.kill(SIGKILL);
+        // SIGKILL cannot be caught or ignored: the reap follows (the destructor would wait for
+        // it just the same).
+        child.wait_exit(clock::time_point::max());
+    }
+    r.elapsed = clock::now() - start;
+    r.status = child.status();
+    r.out = child.out();
+    r.err = child.err();
+    return r;
+}
 
 /// What /proc/<pid>/stat says about a process.
 struct proc_stat
