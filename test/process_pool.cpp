@@ -290,6 +290,14 @@ int write_garbage_direct()
 }
 ASIO_PAL_REGISTER_TASK(write_garbage_direct);
 
+// Closes the descriptor of direct replies, then returns normally.
+int close_direct()
+{
+    ::close(pal::detail::worker_direct_fd);
+    return 2;
+}
+ASIO_PAL_REGISTER_TASK(close_direct);
+
 // Closes the descriptor of direct replies and lives on: of no use to the pool.
 int close_direct_then_sleep()
 {
@@ -1112,6 +1120,25 @@ BOOST_AUTO_TEST_CASE(the_caller_reads_the_reply_itself)
     long replacement = pool.run(my_pid);
     BOOST_TEST(replacement != pid);
     BOOST_TEST(pool.run(square, 12) == 144);
+    check_counts_settle(pool);
+}
+
+// Submitted, such a task replies on the pipe the I/O thread reads: its result is good, but its
+// worker would hand the next run() garbage (or nothing), so the pool replaces it when it goes
+// idle, before any run() can take it.
+BOOST_AUTO_TEST_CASE(a_submitted_task_spoiling_the_direct_pipe_costs_only_its_worker)
+{
+    pal::process_pool pool(1);
+    long pid = pool.run(my_pid);
+    BOOST_TEST(pool.submit(write_garbage_direct).collect() == 1);
+    long second = pool.run(my_pid);
+    BOOST_TEST(second != pid);
+    BOOST_TEST(pool.submit(close_direct).collect() == 2);
+    long third = pool.run(my_pid);
+    BOOST_TEST(third != second);
+    BOOST_TEST(pool.run(square, 12) == 144);
+    BOOST_TEST(pool.submit(square, 5).collect() == 25); // a clean submit keeps its worker
+    BOOST_TEST(pool.run(my_pid) == third);
     check_counts_settle(pool);
 }
 

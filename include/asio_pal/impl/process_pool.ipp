@@ -1072,6 +1072,7 @@ private:
     bool idle_books(const worker_ptr& w)
     {
         bool retire_now;
+        bool stray = false;
         {
             lock_type lock(mutex_);
             if (w->counted_busy)
@@ -1083,21 +1084,49 @@ private:
             retire_now = stopping_ || task_limit_reached(used, options_.max_tasks_per_worker) ||
                          (pending_ == 0 && (joiners_ > 0 || zero_timeout_locked()));
             if (!retire_now && w->state == worker_process::phase::ready && !w->failed &&
-                w->queued_buf.empty())
+                w->queued_buf.empty() && !w->leased)
             {
-                w->lease_budget = options_.max_tasks_per_worker == 0
-                                      ? std::numeric_limits<std::size_t>::max()
-                                      : options_.max_tasks_per_worker - used;
-                set_lendable_locked(w, true);
+                stray = stray_direct_bytes(*w);
+                if (!stray)
+                {
+                    w->lease_budget = options_.max_tasks_per_worker == 0
+                                          ? std::numeric_limits<std::size_t>::max()
+                                          : options_.max_tasks_per_worker - used;
+                    set_lendable_locked(w, true);
+                }
             }
             changed_.notify_all();
         }
+        if (stray)
+        {
+            protocol_failure(w, "a task wrote to (or closed) its direct reply descriptor (fd " +
+                                    std::to_string(worker_direct_fd) + ")");
+            return false;
+        }
         return retire_now;
+    }
+
+    /// Whether the worker's direct reply pipe holds bytes, or has been closed, while no run()
+    /// holds the worker: a worker writes there only when asked by a run, so a task did it, and
+    /// the next run on that worker would read garbage. Call only while the worker is neither
+    /// leased nor lendable (then nothing else reads the pipe); consumes what it reads.
+    static bool stray_direct_bytes(const worker_process& w) noexcept
+    {
+        if (w.direct_read < 0)
+            return false;
+        char c;
+        ssize_t n;
+        do
+            n = ::read(w.direct_read, &c, 1);
+        while (n < 0 && errno == EINTR);
+        return n >= 0; // otherwise EAGAIN: empty and open
     }
 
     /// The other half: retire it, or arm its idle timer.
     void after_idle(const worker_ptr& w, bool retire_now)
     {
+        if (w->failed) // protocol_failure stopped it
+            return;
         if (retire_now)
             retire(w);
         else if (options_.idle_timeout)
