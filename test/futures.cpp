@@ -12,6 +12,7 @@
 #define BOOST_TEST_MODULE futures
 #include <boost/test/unit_test.hpp>
 
+#include "asio_pal/detail/completion_queue.hpp"
 #include "asio_pal/error.hpp"
 #include "asio_pal/future.hpp"
 #include "asio_pal/map.hpp"
@@ -1275,4 +1276,28 @@ BOOST_AUTO_TEST_CASE(split_starmap_task_applies_f_to_each_tuple)
     BOOST_TEST_REQUIRE(singles.size() == 2u);
     BOOST_TEST(singles[0] == std::vector<int>{4}, boost::test_tools::per_element());
     BOOST_TEST(singles[1] == std::vector<int>{7}, boost::test_tools::per_element());
+}
+
+// --- The completion queue under as_done and the unordered maps ---------------------------------
+
+// Its "event" futures are reference counted by hand: each must end up held by its future alone
+// once complete, or it outlives everything (a leak clang 14 once caused, see next_event).
+BOOST_AUTO_TEST_CASE(completion_queue_events_are_held_by_their_futures_alone_once_complete)
+{
+    using pal::detail::future_access;
+    pal::detail::completion_queue<int> q;
+
+    pal::future<void> waiting = q.next_event(); // nothing queued: the queue keeps it too
+    BOOST_TEST(!waiting.is_done());
+    BOOST_TEST(future_access::state(waiting).use_count() == 2u);
+    BOOST_TEST((q.next_event() == waiting)); // the same event until a push
+    q.push(1);
+    BOOST_TEST(waiting.is_done());
+    BOOST_TEST(future_access::state(waiting).use_count() == 1u);
+
+    pal::future<void> ready = q.next_event(); // an item waits: complete at once, not kept
+    BOOST_TEST(ready.is_done());
+    BOOST_TEST(future_access::state(ready).use_count() == 1u);
+    BOOST_TEST((q.try_pop() == std::optional<int>(1)));
+    BOOST_TEST(!q.try_pop().has_value());
 }

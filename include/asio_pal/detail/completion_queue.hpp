@@ -74,8 +74,10 @@ public:
         state_ptr<manual_state> e = event_;
         if (!items_.empty())
         {
-            event_ = {};
-            e->set();
+            // Complete, and no longer the queue's. Not `event_ = {}`: inside a template, clang 14
+            // skips destroying a by-value argument made from `{}`, and the reference leaked.
+            state_ptr<manual_state> taken = std::move(event_);
+            taken->set();
         }
         return make_future(state_ptr<result_state<void>>(e.detach()));
     }

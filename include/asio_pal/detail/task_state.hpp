@@ -200,6 +200,8 @@ public:
     state_base& operator=(const state_base&) = delete;
 
     void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    /// How many references there are (a snapshot, as shared_ptr::use_count; for tests).
+    std::uint32_t use_count() const noexcept { return refs_.load(std::memory_order_relaxed); }
     void release() noexcept
     {
         if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
