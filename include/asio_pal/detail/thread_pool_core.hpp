@@ -104,8 +104,6 @@ private:
     void join_zombies(lock_type& lock) noexcept;
     void worker_main(worker* w) noexcept;
     bool idle_wait(lock_type& lock, worker& w);
-    /// Spins up to worker_spin for a task pushed after `seen` pushes; true when one was.
-    bool await_push(std::uint64_t seen) const noexcept;
 
     /// How long a worker that just ran a task watches for the next before it sleeps.
     static constexpr std::chrono::microseconds worker_spin{50};

@@ -7,6 +7,7 @@
 #ifndef ASIO_PAL_IMPL_TASK_STATE_IPP
 #define ASIO_PAL_IMPL_TASK_STATE_IPP
 
+#include "asio_pal/detail/spin.hpp"
 #include "asio_pal/detail/task_state.hpp"
 #include "asio_pal/error.hpp"
 
@@ -27,14 +28,6 @@ namespace {
 
 std::atomic<task_id_t> next_task_id{1};
 
-inline void cpu_relax() noexcept
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-}
 thread_local task_owner* this_thread_owner = nullptr;
 
 // Sleeps while *word == expected, until woken or until the absolute steady-clock deadline.
@@ -278,18 +271,9 @@ bool state_base::wait_until(std::optional<std::chrono::steady_clock::time_point>
     // Pools whose results arrive through another thread may ask for a short spin first: a
     // result often comes within microseconds, and a futex sleep adds a wake-up that may land on
     // another CPU. Bounded, so a waiter that has to wait longer sleeps.
-    if (auto spin = owner_ ? owner_->wait_spin() : std::chrono::nanoseconds(0); spin.count() > 0)
-    {
-        auto spin_end = std::chrono::steady_clock::now() + spin;
-        for (unsigned i = 1;; ++i)
-        {
-            if (is_done())
-                return true;
-            cpu_relax();
-            if ((i & 63) == 0 && std::chrono::steady_clock::now() >= spin_end)
-                break;
-        }
-    }
+    if (auto spin = owner_ ? owner_->wait_spin() : std::chrono::nanoseconds(0);
+        spin.count() > 0 && spin_until([this] { return is_done(); }, spin))
+        return true;
     std::uint32_t s = status_.load(std::memory_order_acquire);
     for (;;)
     {

@@ -8,6 +8,7 @@
 #define ASIO_PAL_IMPL_THREAD_POOL_CORE_IPP
 
 #include "asio_pal/detail/pool_support.hpp"
+#include "asio_pal/detail/spin.hpp"
 #include "asio_pal/detail/thread_pool_core.hpp"
 #include "asio_pal/error.hpp"
 
@@ -438,24 +439,6 @@ bool thread_pool_core::idle_wait(lock_type& lock, worker& w)
     return decide(timed_out) == idle_decision::wait;
 }
 
-bool thread_pool_core::await_push(std::uint64_t seen) const noexcept
-{
-    auto until = std::chrono::steady_clock::now() + worker_spin;
-    for (;;)
-    {
-        for (int i = 0; i < 64; ++i)
-        {
-            if (pushes_.load(std::memory_order_acquire) != seen)
-                return true;
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-        }
-        if (std::chrono::steady_clock::now() >= until)
-            return false;
-    }
-}
-
 void thread_pool_core::worker_main(worker* w) noexcept
 {
     set_current_owner(this);
@@ -516,7 +499,8 @@ void thread_pool_core::worker_main(worker* w) noexcept
             // look at the queue again before sleeping.
             std::uint64_t seen = pushes_.load(std::memory_order_relaxed);
             lock.unlock();
-            (void)await_push(seen);
+            (void)spin_until([&] { return pushes_.load(std::memory_order_acquire) != seen; },
+                             worker_spin);
             spinning_.store(false, std::memory_order_relaxed);
             lock.lock();
             continue;
