@@ -28,30 +28,31 @@ namespace {
 constexpr int hops = 20'000;
 constexpr std::size_t workers = 2;
 
-double ours_hop_us(pal::thread_pool& pool)
+bench::sample ours_hop(pal::thread_pool& pool)
 {
     net::io_context io;
     long sum = 0;
-    double s = bench::time_it([&] {
+    bench::sample s = bench::measure([&] {
         net::co_spawn(
             io,
             [&]() -> net::awaitable<void> {
                 for (int i = 0; i < hops; ++i)
-                    sum += co_await pal::async_run(pool, [i] { return i & 1; }, net::use_awaitable);
+                    sum += co_await pal::async_run(
+                        pool, [i] { return i & 1; }, net::use_awaitable);
             },
             net::detached);
         io.run();
     });
     if (sum != hops / 2)
         std::abort();
-    return s / hops * 1e6;
+    return s;
 }
 
-double peer_hop_us(net::thread_pool& pool)
+bench::sample peer_hop(net::thread_pool& pool)
 {
     net::io_context io;
     long sum = 0;
-    double s = bench::time_it([&] {
+    bench::sample s = bench::measure([&] {
         net::co_spawn(
             io,
             [&]() -> net::awaitable<void> {
@@ -68,21 +69,22 @@ double peer_hop_us(net::thread_pool& pool)
     });
     if (sum != hops / 2)
         std::abort();
-    return s / hops * 1e6;
+    return s;
 }
 
 } // namespace
 
 int main(int argc, char** argv)
 {
+    bench::run_header header(argc, argv);
     int rounds = bench::rounds(argc, argv);
-    bench::comparison hop{"co_await async_run hop io -> pool -> io", "us", false};
+    bench::comparison hop{"co_await async_run hop io -> pool -> io", "us", false, hops};
     pal::thread_pool ours(workers);
     net::thread_pool peer(workers);
     for (int r = 0; r < rounds; ++r)
     {
-        hop.ours.push_back(ours_hop_us(ours));
-        hop.peer.push_back(peer_hop_us(peer));
+        hop.add_ours(ours_hop(ours));
+        hop.add_peer(peer_hop(peer));
     }
     hop.print("post(pool); post(io)");
 }

@@ -13,8 +13,6 @@
 #include <cstdio>
 #include <thread>
 
-#include <sys/resource.h>
-
 #include "bench_util.hpp"
 
 namespace pal = asio_pal;
@@ -22,53 +20,63 @@ using namespace std::chrono;
 
 namespace {
 
-double process_cpu_seconds()
+struct stamped
 {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+    double latency_us = 0; ///< from the request until the task body ran
+    double cpu_us = 0;     ///< CPU time of the whole thing, start to join (see main)
+};
+
+std::int64_t now_ns()
+{
+    return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
 // First task on an empty pool: submit until the task body runs.
-double first_task_us()
+stamped first_task()
 {
-    pal::thread_pool pool(pal::pool_options{.max_workers = 2, .idle_timeout = seconds(60)});
     std::atomic<std::int64_t> started{0};
-    auto t0 = steady_clock::now();
-    auto f = pool.submit(
-        [&] { started = duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count(); });
-    f.wait();
-    return (started.load() - duration_cast<nanoseconds>(t0.time_since_epoch()).count()) / 1e3;
+    std::int64_t t0 = 0;
+    auto s = bench::measure([&] {
+        pal::thread_pool pool(pal::pool_options{.max_workers = 2, .idle_timeout = seconds(60)});
+        t0 = now_ns();
+        auto f = pool.submit([&] { started = now_ns(); });
+        f.wait();
+    });
+    return {(started.load() - t0) / 1e3, s.cpu_seconds * 1e6};
 }
 
 // Peer: time from creating a std::thread until its body runs.
-double thread_start_us()
+stamped thread_start()
 {
     std::atomic<std::int64_t> started{0};
-    auto t0 = steady_clock::now();
-    std::thread t(
-        [&] { started = duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count(); });
-    t.join();
-    return (started.load() - duration_cast<nanoseconds>(t0.time_since_epoch()).count()) / 1e3;
+    std::int64_t t0 = 0;
+    auto s = bench::measure([&] {
+        t0 = now_ns();
+        std::thread t([&] { started = now_ns(); });
+        t.join();
+    });
+    return {(started.load() - t0) / 1e3, s.cpu_seconds * 1e6};
 }
 
 } // namespace
 
 int main(int argc, char** argv)
 {
+    bench::run_header header(argc, argv);
     int rounds = bench::rounds(argc, argv);
 
     // Idle CPU: 2 workers have run work and wait (60 s idle timeout); measure 1 s of quiet.
-    std::vector<double> idle_cpu_ms;
-    std::vector<double> shrink_ms;
+    bench::series idle_cpu{"idle pool (2 workers) CPU time over 1 s", "ms"};
+    bench::series shrink{"shrink to 0 workers, idle_timeout 200 ms: time after the last task",
+                         "ms"};
     for (int r = 0; r < rounds; ++r)
     {
         pal::thread_pool pool(pal::pool_options{.max_workers = 2, .idle_timeout = seconds(60)});
         pool.spawn_workers(2);
         pool.submit([] {}).collect();
-        double c0 = process_cpu_seconds();
+        double c0 = bench::self_cpu_seconds();
         std::this_thread::sleep_for(seconds(1));
-        idle_cpu_ms.push_back((process_cpu_seconds() - c0) * 1e3);
+        idle_cpu.values.push_back((bench::self_cpu_seconds() - c0) * 1e3);
 
         // Shrink: idle timeout 200 ms; time from the last task's end until 0 workers.
         const auto idle = milliseconds(200);
@@ -78,22 +86,21 @@ int main(int argc, char** argv)
         auto t0 = steady_clock::now();
         while (shrinking.count_workers() != 0)
             std::this_thread::sleep_for(microseconds(200));
-        shrink_ms.push_back(duration<double, std::milli>(steady_clock::now() - t0).count());
+        shrink.values.push_back(duration<double, std::milli>(steady_clock::now() - t0).count());
     }
-    std::printf("idle pool (2 workers) CPU time over 1 s: median %.3f ms (min %.3f, max %.3f; "
-                "rounds %d)\n",
-                bench::median(idle_cpu_ms), *std::min_element(idle_cpu_ms.begin(), idle_cpu_ms.end()),
-                *std::max_element(idle_cpu_ms.begin(), idle_cpu_ms.end()), rounds);
-    std::printf("shrink to 0 workers, idle_timeout 200 ms: median %.1f ms after the last task "
-                "(min %.1f, max %.1f; bar: <= 210 ms)\n",
-                bench::median(shrink_ms), *std::min_element(shrink_ms.begin(), shrink_ms.end()),
-                *std::max_element(shrink_ms.begin(), shrink_ms.end()));
+    idle_cpu.print("  (bar: ~0)");
+    shrink.print("  (bar: <= 210 ms)");
 
+    // The latency is stamped inside the task; the CPU time covers a whole life, as a first task
+    // costs it: the pool's construction, submit, the worker's start, and the pool's destruction
+    // (joining its worker), against starting and joining a std::thread.
     bench::comparison first{"first task on an empty pool (start latency)", "us", false};
     for (int r = 0; r < rounds * 5; ++r)
     {
-        first.ours.push_back(first_task_us());
-        first.peer.push_back(thread_start_us());
+        auto ours = first_task();
+        first.add_ours(ours.latency_us, ours.cpu_us);
+        auto peer = thread_start();
+        first.add_peer(peer.latency_us, peer.cpu_us);
     }
     first.print("std::thread start");
     std::printf("first task minus thread start: median %.1f us (bar: <= 10 us)\n",

@@ -1,13 +1,14 @@
 """Peer of bench/map.cpp: concurrent.futures.ThreadPoolExecutor(2).map over trivial items.
 
-Prints "python_threadpool_map <items/s>" (median of the rounds). Items default to 100,000
-(a million takes Python tens of seconds); rates are per item, so they compare.
+Prints one record a round, "python_threadpool_map <items/s> <CPU us per item>" (CPU: user + sys
+of this process, bench_util.measure). Items default to 100,000 (a million takes Python tens of
+seconds); rates are per item, so they compare.
 """
 import concurrent.futures
 import os
-import statistics
 import sys
-import time
+
+import bench_util
 
 
 def f(x):
@@ -16,16 +17,18 @@ def f(x):
 
 def main():
     items = int(os.environ.get("PEER_ITEMS", "100000"))
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    rates = []
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 1
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         for _ in range(rounds):
-            t0 = time.perf_counter()
-            total = sum(pool.map(f, range(items)))
-            dt = time.perf_counter() - t0
+            total = 0
+
+            def run():
+                nonlocal total
+                total = sum(pool.map(f, range(items)))
+
+            seconds, cpu = bench_util.measure(run)
             assert total == items // 2
-            rates.append(items / dt)
-    print(f"python_threadpool_map {statistics.median(rates):.0f}")
+            bench_util.record("python_threadpool_map", items / seconds, cpu / items * 1e6)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
-# Runs bench/map.cpp and its Python peer alternately (same machine, same script) and prints
-# each asio_pal figure with its ratio to Python's ThreadPoolExecutor(2).map.
-#   bench/map_vs_python.sh [BUILD_DIR] [ROUNDS]
+# Runs bench_map and its Python peer (bench/map_peer.py, ThreadPoolExecutor(2).map)
+# alternately, one round each per round, and prints each asio_pal figure against Python with
+# medians, spreads, per-round values and CPU time per item (bench/bench_util.py). Builds nothing.
+#   bench/map_vs_python.sh [BUILD_DIR] [ROUNDS]     (defaults: build 11)
 set -euo pipefail
 build=${1:-build}
-rounds=${2:-3}
+rounds=${2:-11}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 exe="$build/bench/bench_map"
 [[ -x $exe ]] || exe="$build/bench_map"
-declare -A ours
-py=()
+[[ -x $exe ]] || { echo "no bench_map in $build (build it first)" >&2; exit 1; }
+data=$(mktemp)
+trap 'rm -f "$data"' EXIT
+echo "# bench/map_vs_python.sh $build $rounds"
+echo "# start $(date -u '+%F %T UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 0; r < rounds; ++r)); do
-    while read -r name rate; do ours[$name]+="$rate "; done < <("$exe" --rounds 1)
-    py+=("$(python3 "$here/map_peer.py" 1 | awk '{print $2}')")
+    "$exe" --rounds 1 | grep -v '^#' >>"$data"
+    python3 "$here/map_peer.py" 1 >>"$data"
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-pm=$(printf '%s ' "${py[@]}" | median)
-printf '%-22s %14s items/s\n' python_threadpool_map "$pm"
-for name in map_all_chunk_1 map_all_chunk_100 map_all_chunk_10000 submit; do
-    m=$(printf '%s' "${ours[$name]}" | median)
-    printf '%-22s %14s items/s  %8.1fx python  (rounds %d)\n' "$name" "$m" \
-        "$(awk -v a="$m" -v b="$pm" 'BEGIN {print a / b}')" "$rounds"
-done
+py=python_threadpool_map
+peer="ThreadPoolExecutor(2).map"
+python3 "$here/bench_util.py" report "$data" \
+    "map_all chunk 1, 1M items:map_all_chunk_1:$py:$peer:items/s:0" \
+    "map_all chunk 100:map_all_chunk_100:$py:$peer:items/s:0" \
+    "map_all chunk 10000:map_all_chunk_10000:$py:$peer:items/s:0" \
+    "submit 1M + collect:submit:$py:$peer:items/s:0"
+echo "# end   $(date -u '+%F %T UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# (Python maps 100k items a round, asio_pal 1M: rates are per item)"

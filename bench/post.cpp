@@ -25,11 +25,11 @@ constexpr std::size_t workers = 2;
 
 // Posts `tasks` functions from this thread and returns when the last one has run.
 template <typename Executor>
-double post_all(const Executor& ex)
+bench::sample post_all(const Executor& ex)
 {
     std::atomic<int> left{tasks};
     std::latch done(1);
-    return tasks / bench::time_it([&] {
+    return bench::measure([&] {
         for (int i = 0; i < tasks; ++i)
             net::post(ex, [&] {
                 if (left.fetch_sub(1, std::memory_order_relaxed) == 1)
@@ -43,22 +43,23 @@ double post_all(const Executor& ex)
 
 int main(int argc, char** argv)
 {
+    bench::run_header header(argc, argv);
     int rounds = bench::rounds(argc, argv);
-    bench::comparison warm{"post 1M tiny tasks, then wait (warm pool)", "tasks/s"};
-    bench::comparison cold{"same, new pool each round (elastic start)", "tasks/s"};
+    bench::comparison warm{"post 1M tiny tasks, then wait (warm pool)", "tasks/s", true, tasks};
+    bench::comparison cold{"same, new pool each round (elastic start)", "tasks/s", true, tasks};
     pal::thread_pool ours(workers);
     net::thread_pool peer(workers);
     for (int r = 0; r < rounds; ++r)
     {
-        warm.ours.push_back(post_all(ours.get_executor()));
-        warm.peer.push_back(post_all(peer.get_executor()));
+        warm.add_ours(post_all(ours.get_executor()));
+        warm.add_peer(post_all(peer.get_executor()));
         {
             pal::thread_pool fresh(workers);
-            cold.ours.push_back(post_all(fresh.get_executor()));
+            cold.add_ours(post_all(fresh.get_executor()));
         }
         {
             net::thread_pool fresh(workers);
-            cold.peer.push_back(post_all(fresh.get_executor()));
+            cold.add_peer(post_all(fresh.get_executor()));
         }
     }
     warm.print("asio::thread_pool(2)");

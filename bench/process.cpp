@@ -10,10 +10,13 @@
 //   --shrink     time from the last result until count_workers() == 0, idle_timeout 200 ms;
 //   --speedup    a CPU-bound function (~2 ms a call) mapped over 200 items, chunk_size 1, on
 //                process_pool(2) against process_pool(1).
-// No figure flag: all four. `--rounds N` (default 7) alternates A and B once per round.
+// No figure flag: all four. `--rounds N` (default 11) alternates A and B once per round.
+// CPU time per task counts this process and its children (the pool's workers, the forked
+// ping-pong child, the spawned programs): bench::measure(..., children = true).
 //
 // Modes for bench/process_vs_python.sh, which compares them with Python's
-// ProcessPoolExecutor(2) (bench/process_peer.py); each prints one line "<name> <value>":
+// ProcessPoolExecutor(2) (bench/process_peer.py); each prints one record a round,
+// "<name> <value> <CPU us per task>" (bench::print_record):
 //   --tiny N     N tiny tasks submitted, then all collected, process_pool(2): tasks/s;
 //   --map N      map_all over N ints, chunk_size 1000, process_pool(2), summed: items/s;
 //   --latency N  N serial round trips of one tiny task, warm process_pool(2): us per trip.
@@ -32,6 +35,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -84,24 +88,6 @@ constexpr int speedup_items = 200;
 // count_primes(prime_limit) takes about 2 ms on this machine; the program prints what it takes.
 constexpr int prime_limit = 50'000;
 
-/// The first three fields of /proc/loadavg (1, 5 and 15 minute load averages).
-std::string load_average()
-{
-    std::string out = "?";
-    if (std::FILE* f = std::fopen("/proc/loadavg", "r"))
-    {
-        double a = 0, b = 0, c = 0;
-        if (std::fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3)
-        {
-            char buf[64];
-            std::snprintf(buf, sizeof buf, "%.2f %.2f %.2f", a, b, c);
-            out = buf;
-        }
-        std::fclose(f);
-    }
-    return out;
-}
-
 // ---- 1. serial round trip vs a raw pipe ping-pong ----
 
 /// A forked child echoing 16-byte messages over two pipes, with blocking reads and writes.
@@ -149,22 +135,24 @@ public:
             std::abort();
     }
 
-    /// Microseconds per round trip over `n` round trips.
-    double round_trip_us(int n)
+    /// `n` round trips, one measured section.
+    bench::sample round_trips(int n)
     {
         char buf[16] = "ping-pong-16-B!";
         long sum = 0;
-        double s = bench::time_it([&] {
+        auto s = bench::measure(
+            [&] {
             for (int i = 0; i < n; ++i)
             {
                 buf[0] = static_cast<char>(i);
                 trip(buf);
                 sum += buf[0] & 1;
             }
-        });
+            },
+            true);
         if (sum != n / 2)
             std::abort();
-        return s / n * 1e6;
+        return s;
     }
 
 private:
@@ -212,10 +200,11 @@ public:
     relayed_ping_pong(const relayed_ping_pong&) = delete;
     relayed_ping_pong& operator=(const relayed_ping_pong&) = delete;
 
-    double round_trip_us(int n)
+    bench::sample round_trips(int n)
     {
         long sum = 0;
-        double s = bench::time_it([&] {
+        auto s = bench::measure(
+            [&] {
             for (int i = 0; i < n; ++i)
             {
                 std::unique_lock<std::mutex> l(m_);
@@ -227,10 +216,11 @@ public:
                 reply_cv_.wait(l, [&] { return answered_ == requested_; });
                 sum += buf_[0] & 1;
             }
-        });
+            },
+            true);
         if (sum != n / 2)
             std::abort();
-        return s / n * 1e6;
+        return s;
     }
 
 private:
@@ -267,16 +257,18 @@ private:
 
 /// `n` serial round trips: pool.run (the calling thread talks to an idle worker itself) or,
 /// with `through_io`, submit(...).collect() (each task passes through the pool's I/O thread).
-double pool_round_trip_us(pal::process_pool& pool, int n, bool through_io = false)
+bench::sample pool_round_trips(pal::process_pool& pool, int n, bool through_io = false)
 {
     long sum = 0;
-    double s = bench::time_it([&] {
+    auto s = bench::measure(
+        [&] {
         for (int i = 0; i < n; ++i)
             sum += through_io ? pool.submit(tiny, i).collect() : pool.run(tiny, i);
-    });
+        },
+        true);
     if (sum != n / 2)
         std::abort();
-    return s / n * 1e6;
+    return s;
 }
 
 void figure_round_trip(int rounds)
@@ -285,21 +277,26 @@ void figure_round_trip(int rounds)
     ping_pong_child child;
     relayed_ping_pong relayed;
     pal::process_pool pool(1);
-    pool_round_trip_us(pool, 100); // warm: the worker is up and has run the function
-    pool_round_trip_us(pool, 100, true);
-    child.round_trip_us(100);
-    relayed.round_trip_us(100);
-    bench::comparison rt{"serial round trip tiny(int) run", "us", false};
-    bench::comparison io{"same, submit->collect (via I/O thread)", "us", false};
-    bench::comparison floor{"submit->collect against a relay thread", "us", false};
+    pool_round_trips(pool, 100); // warm: the worker is up and has run the function
+    pool_round_trips(pool, 100, true);
+    child.round_trips(100);
+    relayed.round_trips(100);
+    bench::comparison rt{"serial round trip tiny(int) run", "us", false, round_trips};
+    bench::comparison io{"same, submit->collect (via I/O thread)", "us", false, round_trips};
+    bench::comparison floor{"submit->collect against a relay thread", "us", false, round_trips};
     for (int r = 0; r < rounds; ++r)
     {
-        rt.ours.push_back(pool_round_trip_us(pool, round_trips));
-        rt.peer.push_back(child.round_trip_us(round_trips));
-        io.ours.push_back(pool_round_trip_us(pool, round_trips, true));
-        io.peer.push_back(rt.peer.back());
-        floor.ours.push_back(io.ours.back());
-        floor.peer.push_back(relayed.round_trip_us(round_trips));
+        // Four sections a round; the ping-pong's serves as the peer of the first two lines.
+        auto run = pool_round_trips(pool, round_trips);
+        auto pong = child.round_trips(round_trips);
+        auto via_io = pool_round_trips(pool, round_trips, true);
+        auto relay = relayed.round_trips(round_trips);
+        rt.add_ours(run);
+        rt.add_peer(pong);
+        io.add_ours(via_io);
+        io.add_peer(pong);
+        floor.add_ours(via_io);
+        floor.add_peer(relay);
     }
     rt.print("raw 16 B pipe ping-pong");
     io.print("raw 16 B pipe ping-pong");
@@ -312,31 +309,35 @@ void figure_round_trip(int rounds)
 
 // ---- 2. cold start to the first result vs spawning a process ----
 
-double cold_start_us()
+bench::sample cold_start()
 {
-    double s = 0;
-    {
-        auto t0 = bench::clock_type::now();
-        pal::process_pool pool(1);
-        int v = pool.submit(tiny, 3).collect();
-        s = duration<double>(bench::clock_type::now() - t0).count();
-        if (v != 1)
-            std::abort();
-    } // shutdown and reaping: not timed
-    return s * 1e6;
+    std::optional<pal::process_pool> pool;
+    int v = 0;
+    auto s = bench::measure(
+        [&] {
+        pool.emplace(1);
+        v = pool->submit(tiny, 3).collect();
+        },
+        true);
+    if (v != 1)
+        std::abort();
+    pool.reset(); // shutdown and reaping: neither timed nor counted
+    return s;
 }
 
-double spawn_and_wait_us(const char* path, const char* arg)
+bench::sample spawn_and_wait(const char* path, const char* arg)
 {
     char* argv[] = {const_cast<char*>(path), const_cast<char*>(arg), nullptr};
-    auto t0 = bench::clock_type::now();
-    pid_t pid = -1;
-    if (::posix_spawn(&pid, path, nullptr, nullptr, argv, environ) != 0)
-        std::abort();
-    int status = 0;
-    if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        std::abort();
-    return duration<double>(bench::clock_type::now() - t0).count() * 1e6;
+    return bench::measure(
+        [&] {
+        pid_t pid = -1;
+        if (::posix_spawn(&pid, path, nullptr, nullptr, argv, environ) != 0)
+            std::abort();
+        int status = 0;
+        if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            std::abort();
+        },
+        true);
 }
 
 void figure_cold_start(int rounds)
@@ -346,10 +347,10 @@ void figure_cold_start(int rounds)
     std::string self = "/proc/self/exe";
     for (int r = 0; r < rounds * 3; ++r)
     {
-        vs_true.ours.push_back(cold_start_us());
-        vs_true.peer.push_back(spawn_and_wait_us("/bin/true", nullptr));
-        vs_self.ours.push_back(cold_start_us());
-        vs_self.peer.push_back(spawn_and_wait_us(self.c_str(), exit_at_once));
+        vs_true.add_ours(cold_start());
+        vs_true.add_peer(spawn_and_wait("/bin/true", nullptr));
+        vs_self.add_ours(cold_start());
+        vs_self.add_peer(spawn_and_wait(self.c_str(), exit_at_once));
     }
     vs_true.print("posix_spawn /bin/true + wait");
     vs_self.print("spawn this program + exit");
@@ -362,7 +363,8 @@ void figure_cold_start(int rounds)
 void figure_shrink(int rounds)
 {
     const auto idle = milliseconds(200);
-    std::vector<double> shrink_ms;
+    bench::series shrink{"shrink to 0 workers, idle_timeout 200 ms: time after the last result",
+                         "ms"};
     for (int r = 0; r < rounds; ++r)
     {
         pal::process_pool pool(pal::process_pool_options{.max_workers = 2, .idle_timeout = idle});
@@ -372,27 +374,26 @@ void figure_shrink(int rounds)
         auto t0 = bench::clock_type::now();
         while (pool.count_workers() != 0)
             std::this_thread::sleep_for(milliseconds(1));
-        shrink_ms.push_back(duration<double, std::milli>(bench::clock_type::now() - t0).count());
+        shrink.values.push_back(
+            duration<double, std::milli>(bench::clock_type::now() - t0).count());
     }
-    std::printf("shrink to 0 workers, idle_timeout 200 ms: median %.1f ms after the last result "
-                "(min %.1f, max %.1f; rounds %d; 2 workers; bar: <= 210 ms)\n",
-                bench::median(shrink_ms), *std::min_element(shrink_ms.begin(), shrink_ms.end()),
-                *std::max_element(shrink_ms.begin(), shrink_ms.end()), rounds);
-    std::fflush(stdout);
+    shrink.print("  (2 workers; bar: <= 210 ms)");
 }
 
 // ---- 4. CPU-bound map speedup, 2 workers against 1 ----
 
-double primes_map_rate(pal::process_pool& pool, const std::vector<int>& items, long expected)
+bench::sample primes_map(pal::process_pool& pool, const std::vector<int>& items, long expected)
 {
     long sum = 0;
-    double s = bench::time_it([&] {
+    auto s = bench::measure(
+        [&] {
         for (int v : pool.map_all(count_primes, items, pal::map_options{.chunk_size = 1}))
             sum += v;
-    });
+        },
+        true);
     if (sum != expected)
         std::abort();
-    return static_cast<double>(items.size()) / s;
+    return s;
 }
 
 void figure_speedup(int rounds)
@@ -406,13 +407,13 @@ void figure_speedup(int rounds)
     pal::process_pool two(2);
     pal::process_pool one(1);
     // Warm both: workers up, and their task-time averages learnt.
-    primes_map_rate(two, std::vector<int>(8, prime_limit), 8L * primes);
-    primes_map_rate(one, std::vector<int>(4, prime_limit), 4L * primes);
-    bench::comparison sp{"count_primes map_all chunk 1, 200 items", "items/s"};
+    primes_map(two, std::vector<int>(8, prime_limit), 8L * primes);
+    primes_map(one, std::vector<int>(4, prime_limit), 4L * primes);
+    bench::comparison sp{"count_primes map_all chunk 1, 200 items", "items/s", true, speedup_items};
     for (int r = 0; r < rounds; ++r)
     {
-        sp.peer.push_back(primes_map_rate(one, items, expected));
-        sp.ours.push_back(primes_map_rate(two, items, expected));
+        sp.add_peer(primes_map(one, items, expected));
+        sp.add_ours(primes_map(two, items, expected));
     }
     sp.print("process_pool(1)");
     std::printf("  (asio_pal column: process_pool(2); one call of count_primes(%d) takes %.3f "
@@ -420,40 +421,51 @@ void figure_speedup(int rounds)
                 prime_limit, bench::median(call_ms));
     std::printf("  speedup time(1 worker) / time(2 workers): %.2fx (bar: >= 1.8x on 2 idle cores; "
                 "load average now: %s)\n",
-                bench::median(sp.ours) / bench::median(sp.peer), load_average().c_str());
+                bench::median(sp.ours) / bench::median(sp.peer), bench::load_average().c_str());
 }
 
 // ---- 5. modes for the Python comparison ----
 
-double tiny_rate(pal::process_pool& pool, int n)
+bench::sample tiny_tasks(pal::process_pool& pool, int n)
 {
     std::vector<pal::future<int>> futures;
     futures.reserve(n);
     long sum = 0;
-    double s = bench::time_it([&] {
+    auto s = bench::measure(
+        [&] {
         for (int i = 0; i < n; ++i)
             futures.push_back(pool.submit(tiny, i));
         for (auto& f : futures)
             sum += f.collect();
-    });
+        },
+        true);
     if (sum != n / 2)
         std::abort();
-    return n / s;
+    return s;
 }
 
-double map_rate(pal::process_pool& pool, int n)
+bench::sample tiny_map(pal::process_pool& pool, int n)
 {
     std::vector<int> items(n);
     for (int i = 0; i < n; ++i)
         items[i] = i;
     long sum = 0;
-    double s = bench::time_it([&] {
+    auto s = bench::measure(
+        [&] {
         for (int v : pool.map_all(tiny, items, pal::map_options{.chunk_size = 1000}))
             sum += v;
-    });
+        },
+        true);
     if (sum != n / 2)
         std::abort();
-    return n / s;
+    return s;
+}
+
+/// A record for bench/process_vs_python.sh: a rate, or with `latency` microseconds per task.
+void print_record(const char* name, const bench::sample& s, int n, bool latency = false)
+{
+    double per_task_us = s.seconds / n * 1e6;
+    bench::print_record(name, latency ? per_task_us : n / s.seconds, s.cpu_seconds / n * 1e6);
 }
 
 int option_value(int argc, char** argv, const char* name)
@@ -481,6 +493,7 @@ int main(int argc, char** argv)
     if (argc >= 2 && std::strcmp(argv[1], exit_at_once) == 0)
         return 0;
 
+    bench::run_header header(argc, argv);
     int rounds = bench::rounds(argc, argv);
     int tiny_n = option_value(argc, argv, "--tiny");
     int map_n = option_value(argc, argv, "--map");
@@ -488,28 +501,22 @@ int main(int argc, char** argv)
     if (tiny_n || map_n || latency_n)
     {
         pal::process_pool pool(2);
-        std::vector<double> tiny_v, map_v, lat_v;
         if (tiny_n)
-            tiny_rate(pool, tiny_n);
+            tiny_tasks(pool, tiny_n);
         if (map_n)
-            map_rate(pool, map_n);
+            tiny_map(pool, map_n);
         if (latency_n)
-            pool_round_trip_us(pool, latency_n);
+            pool_round_trips(pool, latency_n);
         for (int r = 0; r < rounds; ++r)
         {
             if (tiny_n)
-                tiny_v.push_back(tiny_rate(pool, tiny_n));
+                print_record("process_tiny_tasks", tiny_tasks(pool, tiny_n), tiny_n);
             if (map_n)
-                map_v.push_back(map_rate(pool, map_n));
+                print_record("process_map_chunk_1000", tiny_map(pool, map_n), map_n);
             if (latency_n)
-                lat_v.push_back(pool_round_trip_us(pool, latency_n));
+                print_record("process_round_trip_us", pool_round_trips(pool, latency_n), latency_n,
+                             true);
         }
-        if (tiny_n)
-            std::printf("process_tiny_tasks %.1f\n", bench::median(tiny_v));
-        if (map_n)
-            std::printf("process_map_chunk_1000 %.1f\n", bench::median(map_v));
-        if (latency_n)
-            std::printf("process_round_trip_us %.2f\n", bench::median(lat_v));
         return 0;
     }
 

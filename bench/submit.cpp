@@ -25,12 +25,12 @@ constexpr int tasks = 100'000;
 constexpr int round_trips = 20'000;
 constexpr std::size_t workers = 2;
 
-double ours_throughput(pal::thread_pool& pool)
+bench::sample ours_throughput(pal::thread_pool& pool)
 {
     std::vector<pal::future<int>> futures;
     futures.reserve(tasks);
     long sum = 0;
-    double s = bench::time_it([&] {
+    bench::sample s = bench::measure([&] {
         for (int i = 0; i < tasks; ++i)
             futures.push_back(pool.submit([i] { return i & 1; }));
         for (auto& f : futures)
@@ -38,15 +38,15 @@ double ours_throughput(pal::thread_pool& pool)
     });
     if (sum != tasks / 2)
         std::abort();
-    return tasks / s;
+    return s;
 }
 
-double peer_throughput(net::thread_pool& pool)
+bench::sample peer_throughput(net::thread_pool& pool)
 {
     std::vector<std::future<int>> futures;
     futures.reserve(tasks);
     long sum = 0;
-    double s = bench::time_it([&] {
+    bench::sample s = bench::measure([&] {
         for (int i = 0; i < tasks; ++i)
             futures.push_back(net::post(pool, net::use_future([i] { return i & 1; })));
         for (auto& f : futures)
@@ -54,48 +54,49 @@ double peer_throughput(net::thread_pool& pool)
     });
     if (sum != tasks / 2)
         std::abort();
-    return tasks / s;
+    return s;
 }
 
-double ours_round_trip_us(pal::thread_pool& pool)
+bench::sample ours_round_trip(pal::thread_pool& pool)
 {
     long sum = 0;
-    double s = bench::time_it([&] {
+    bench::sample s = bench::measure([&] {
         for (int i = 0; i < round_trips; ++i)
             sum += pool.submit([i] { return i & 1; }).collect();
     });
     if (sum != round_trips / 2)
         std::abort();
-    return s / round_trips * 1e6;
+    return s;
 }
 
-double peer_round_trip_us(net::thread_pool& pool)
+bench::sample peer_round_trip(net::thread_pool& pool)
 {
     long sum = 0;
-    double s = bench::time_it([&] {
+    bench::sample s = bench::measure([&] {
         for (int i = 0; i < round_trips; ++i)
             sum += net::post(pool, net::use_future([i] { return i & 1; })).get();
     });
     if (sum != round_trips / 2)
         std::abort();
-    return s / round_trips * 1e6;
+    return s;
 }
 
 } // namespace
 
 int main(int argc, char** argv)
 {
+    bench::run_header header(argc, argv);
     int rounds = bench::rounds(argc, argv);
-    bench::comparison tp{"submit 100k + future + collect all", "tasks/s"};
-    bench::comparison rt{"serial round trip submit -> collect", "us", false};
+    bench::comparison tp{"submit 100k + future + collect all", "tasks/s", true, tasks};
+    bench::comparison rt{"serial round trip submit -> collect", "us", false, round_trips};
     pal::thread_pool ours(workers);
     net::thread_pool peer(workers);
     for (int r = 0; r < rounds; ++r)
     {
-        tp.ours.push_back(ours_throughput(ours));
-        tp.peer.push_back(peer_throughput(peer));
-        rt.ours.push_back(ours_round_trip_us(ours));
-        rt.peer.push_back(peer_round_trip_us(peer));
+        tp.add_ours(ours_throughput(ours));
+        tp.add_peer(peer_throughput(peer));
+        rt.add_ours(ours_round_trip(ours));
+        rt.add_peer(peer_round_trip(peer));
     }
     tp.print("post(pool, use_future)");
     rt.print("post(pool, use_future).get()");
