@@ -7,6 +7,9 @@
 
 #include "asio_pal/detail/wire.hpp"
 
+#include "asio_pal/detail/remote_exception.hpp"
+#include "asio_pal/detail/task_registry.hpp"
+
 #define BOOST_TEST_MODULE wire
 #include <boost/test/unit_test.hpp>
 
@@ -419,6 +422,156 @@ BOOST_AUTO_TEST_CASE(size_tag_rejects_lengths_beyond_the_input)
     std::map<int, int, std::less<int>, capped_allocator<std::pair<const int, int>>> m;
     expect_corrupt(m);
     BOOST_TEST(capped_peak < 4096u);
+}
+
+// A count of `count` elements followed by `payload` zero bytes: what a worker that lies about
+// a container's length sends (zeros decode as empty strings, zero counts, ...).
+std::vector<char> count_then_zeros(std::uint64_t count, std::size_t payload)
+{
+    std::vector<char> buf;
+    put(buf, count);
+    buf.resize(buf.size() + payload, '\0');
+    return buf;
+}
+
+// Decodes `bytes` as `T`: the count must be refused as corrupt before the container is sized,
+// so that nothing near count * sizeof(element) is allocated.
+template <class T>
+void expect_count_refused(const std::vector<char>& bytes, std::uint64_t count,
+                          std::size_t min_element_size)
+{
+    BOOST_TEST_CONTEXT(d::demangled_name<T>())
+    {
+        capped_peak = 0;
+        capped_live = 0;
+        T value;
+        std::string what = error_of<d::decode_error>([&] { d::decode(bytes, value); });
+        BOOST_TEST(contains(what, "corrupt length " + std::to_string(count) + ": elements of " +
+                                      std::to_string(min_element_size) + " or more bytes"),
+                   what);
+        BOOST_TEST(capped_peak <= bytes.size());
+    }
+}
+
+template <class T>
+using capped_vector = std::vector<T, capped_allocator<T>>;
+
+BOOST_AUTO_TEST_CASE(counts_are_bounded_by_the_smallest_element)
+{
+    // 65,536 elements in 64 KiB: one byte each is not enough for any of these, and sizing the
+    // container first would take megabytes.
+    constexpr std::uint64_t n = 65536;
+    const std::vector<char> bytes = count_then_zeros(n, n);
+    expect_count_refused<capped_vector<capped_string>>(bytes, n, 8);
+    expect_count_refused<capped_vector<std::int64_t>>(bytes, n, 8);
+    expect_count_refused<capped_vector<double>>(bytes, n, 8);
+    expect_count_refused<capped_vector<capped_vector<int>>>(bytes, n, 8);
+    expect_count_refused<capped_vector<std::pair<std::int32_t, std::int16_t>>>(bytes, n, 6);
+    expect_count_refused<capped_vector<std::tuple<std::uint8_t, capped_string>>>(bytes, n, 9);
+    expect_count_refused<capped_vector<std::array<std::int16_t, 3>>>(bytes, n, 6);
+    expect_count_refused<capped_vector<std::variant<std::monostate, int>>>(bytes, n, 4);
+    expect_count_refused<capped_vector<std::chrono::nanoseconds>>(bytes, n, 8);
+    expect_count_refused<std::deque<capped_string, capped_allocator<capped_string>>>(bytes, n, 8);
+    expect_count_refused<std::list<capped_string, capped_allocator<capped_string>>>(bytes, n, 8);
+    expect_count_refused<std::basic_string<char32_t, std::char_traits<char32_t>,
+                                           capped_allocator<char32_t>>>(bytes, n, 4);
+    expect_count_refused<std::map<std::int64_t, std::int64_t, std::less<std::int64_t>,
+                                  capped_allocator<std::pair<const std::int64_t, std::int64_t>>>>(
+        bytes, n, 16);
+    expect_count_refused<std::map<capped_string, capped_string, std::less<capped_string>,
+                                  capped_allocator<std::pair<const capped_string, capped_string>>>>(
+        bytes, n, 16);
+    expect_count_refused<std::set<std::int32_t, std::less<std::int32_t>,
+                                  capped_allocator<std::int32_t>>>(bytes, n, 4);
+}
+
+BOOST_AUTO_TEST_CASE(counts_that_fit_their_smallest_elements_decode)
+{
+    // The bound is exact: n elements of their smallest encoding are accepted.
+    constexpr std::uint64_t n = 4096;
+    std::vector<std::string> strings;
+    d::decode(count_then_zeros(n, n * 8), strings);
+    BOOST_TEST(strings.size() == n);
+    BOOST_TEST(strings.back().empty());
+    std::vector<std::int64_t> ints;
+    d::decode(count_then_zeros(n, n * 8), ints);
+    BOOST_TEST(ints.size() == n);
+    std::map<std::int32_t, std::int32_t> m;
+    d::decode(count_then_zeros(1, 8), m);
+    BOOST_TEST(m.size() == 1u);
+    std::vector<std::optional<std::int64_t>> optionals; // one byte each when disengaged
+    std::vector<char> nullopts = count_then_zeros(n, 0);
+    nullopts.resize(nullopts.size() + n, '\1');
+    d::decode(nullopts, optionals);
+    BOOST_TEST(optionals.size() == n);
+    std::vector<std::monostate> empties; // nothing each, held to the bytes left
+    std::array<char, 3> after{};
+    d::decode(count_then_zeros(3, 3), empties, after);
+    BOOST_TEST(empties.size() == 3u);
+    std::vector<bool> bools;
+    d::decode(count_then_zeros(n, n), bools);
+    BOOST_TEST(bools.size() == n);
+
+    // One element more than fits is refused.
+    std::string what = error_of<d::decode_error>(
+        [&] { d::decode(count_then_zeros(n + 1, n * 8), strings); });
+    BOOST_TEST(what == "asio_pal: corrupt length 4097: elements of 8 or more bytes, with only "
+                       "32768 bytes left");
+}
+
+BOOST_AUTO_TEST_CASE(elements_of_classes_are_allocated_as_they_are_read)
+{
+    // A class is assumed to take a byte at least, though a point takes 23 here; the vector grows
+    // with the points actually read rather than being sized for the count up front.
+    constexpr std::uint64_t n = 65536;
+    const std::vector<char> bytes = count_then_zeros(n, n);
+    capped_peak = 0;
+    capped_live = 0;
+    capped_vector<point> points;
+    std::string what = error_of<d::decode_error>([&] { d::decode(bytes, points); });
+    BOOST_TEST(contains(what, "truncated data"), what);
+    BOOST_TEST(points.size() == n / 23 + 1); // the last one partly read
+    BOOST_TEST(capped_peak < capped_limit);
+}
+
+BOOST_AUTO_TEST_CASE(hostile_results_are_refused_before_allocating)
+{
+    // What the parent does with a result frame's body, for results a worker lies about.
+    auto refused = [](auto tag, const std::vector<char>& body) {
+        using R = typename decltype(tag)::type;
+        return error_of<d::decode_error>([&] { d::decode_result<R>(body); });
+    };
+    struct vector_of_strings
+    {
+        using type = std::vector<std::string>;
+    };
+    struct map_of_strings
+    {
+        using type = std::map<std::string, std::string>;
+    };
+    struct nested_vectors
+    {
+        using type = std::vector<std::vector<std::int32_t>>;
+    };
+
+    // 50,000,000 strings in a few bytes.
+    BOOST_TEST(contains(refused(vector_of_strings{}, count_then_zeros(50'000'000, 16)),
+                        "corrupt length 50000000"));
+    // Counts within the frame's bytes but not within what their elements need: 512 MiB of
+    // std::string for a 16 MiB frame before this bound.
+    constexpr std::uint64_t n = 16 << 20;
+    const std::vector<char> zeros = count_then_zeros(n, n);
+    BOOST_TEST(contains(refused(vector_of_strings{}, zeros),
+                        "corrupt length " + std::to_string(n) + ": elements of 8 or more"));
+    BOOST_TEST(contains(refused(map_of_strings{}, zeros),
+                        "corrupt length " + std::to_string(n) + ": elements of 16 or more"));
+    // The inner count of a nested vector: one element, then a lie.
+    std::vector<char> nested;
+    put<std::uint64_t>(nested, 1);
+    put<std::uint64_t>(nested, 1 << 20);
+    nested.resize(nested.size() + (1 << 20), '\0');
+    BOOST_TEST(contains(refused(nested_vectors{}, nested),
+                        "corrupt length 1048576: elements of 4 or more"));
 }
 
 BOOST_AUTO_TEST_CASE(size_tag_boundary)

@@ -23,15 +23,27 @@
 #include <cereal/types/variant.hpp>
 #include <cereal/types/vector.hpp>
 
+#include <algorithm>
+#include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <deque>
+#include <limits>
+#include <list>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <variant>
 #include <vector>
 
 namespace asio_pal::detail {
@@ -154,6 +166,292 @@ void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, cereal::SizeTag<T>& t)
 {
     ar(t.size);
     check_size_tag(ar, static_cast<std::uint64_t>(t.size));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element counts bounded by the bytes left
+
+/**
+ * A lower bound on the bytes `byte_output_archive` writes for any value of `T`: what a count of
+ * `T`s read from untrusted bytes is checked against before a container is sized for it.
+ *
+ * Arithmetic and enumeration types take their size, containers their 8-byte count, and
+ * aggregates of those the sum of their parts. Other classes are assumed to take at least one
+ * byte, except empty classes (which the archives elide). A class whose `serialize` writes
+ * nothing although it has members should specialise this template as 0.
+ */
+template <class T>
+struct min_wire_size
+{
+    static constexpr std::size_t value =
+        std::is_arithmetic_v<T> || std::is_enum_v<T> ? sizeof(T) : std::is_empty_v<T> ? 0 : 1;
+};
+
+template <class T>
+inline constexpr std::size_t min_wire_size_v = min_wire_size<std::remove_cv_t<T>>::value;
+
+// Every container starts with its element count.
+inline constexpr std::size_t container_min_wire_size = sizeof(cereal::size_type);
+
+template <class C, class Tr, class A>
+struct min_wire_size<std::basic_string<C, Tr, A>>
+{
+    static constexpr std::size_t value = container_min_wire_size;
+};
+template <class T, class A>
+struct min_wire_size<std::vector<T, A>>
+{
+    static constexpr std::size_t value = container_min_wire_size;
+};
+template <class T, class A>
+struct min_wire_size<std::deque<T, A>>
+{
+    static constexpr std::size_t value = container_min_wire_size;
+};
+template <class T, class A>
+struct min_wire_size<std::list<T, A>>
+{
+    static constexpr std::size_t value = container_min_wire_size;
+};
+template <class K, class V, class C, class A>
+struct min_wire_size<std::map<K, V, C, A>>
+{
+    static constexpr std::size_t value = container_min_wire_size;
+};
+template <class K, class V, class C, class A>
+struct min_wire_size<std::multimap<K, V, C, A>>
+{
+    static constexpr std::size_t value = container_min_wire_size;
+};
+template <class K, class C, class A>
+struct min_wire_size<std::set<K, C, A>>
+{
+    static constexpr std::size_t value = container_min_wire_size;
+};
+template <class K, class C, class A>
+struct min_wire_size<std::multiset<K, C, A>>
+{
+    static constexpr std::size_t value = container_min_wire_size;
+};
+template <class K, class V, class H, class E, class A>
+struct min_wire_size<std::unordered_map<K, V, H, E, A>>
+{
+    static constexpr std::size_t value = container_min_wire_size;
+};
+template <class K, class V, class H, class E, class A>
+struct min_wire_size<std::unordered_multimap<K, V, H, E, A>>
+{
+    static constexpr std::size_t value = container_min_wire_size;
+};
+
+/// `a + b`, or the largest size_t where that overflows (a lower bound stays a lower bound).
+constexpr std::size_t saturating_add(std::size_t a, std::size_t b) noexcept
+{
+    return a > std::numeric_limits<std::size_t>::max() - b ? std::numeric_limits<std::size_t>::max()
+                                                            : a + b;
+}
+
+template <class T, std::size_t N>
+struct min_wire_size<std::array<T, N>>
+{
+    static constexpr std::size_t value =
+        N != 0 && min_wire_size_v<T> > std::numeric_limits<std::size_t>::max() / N
+            ? std::numeric_limits<std::size_t>::max()
+            : N * min_wire_size_v<T>;
+};
+template <class A, class B>
+struct min_wire_size<std::pair<A, B>>
+{
+    static constexpr std::size_t value = saturating_add(min_wire_size_v<A>, min_wire_size_v<B>);
+};
+template <class... T>
+struct min_wire_size<std::tuple<T...>>
+{
+    static constexpr std::size_t value = [] {
+        std::size_t sum = 0;
+        ((sum = saturating_add(sum, min_wire_size_v<T>)), ...);
+        return sum;
+    }();
+};
+template <class T>
+struct min_wire_size<std::optional<T>>
+{
+    static constexpr std::size_t value = 1; // the engaged flag
+};
+template <class... T>
+struct min_wire_size<std::variant<T...>>
+{
+    static constexpr std::size_t value = sizeof(std::int32_t); // the index
+};
+template <class R, class P>
+struct min_wire_size<std::chrono::duration<R, P>>
+{
+    static constexpr std::size_t value = min_wire_size_v<R>;
+};
+template <class C, class D>
+struct min_wire_size<std::chrono::time_point<C, D>>
+{
+    static constexpr std::size_t value = min_wire_size_v<D>;
+};
+
+/**
+ * Throws `decode_error` ("corrupt length") when `count` elements of at least `min_size` bytes
+ * each do not fit in the bytes left. (A count of zero-byte elements is held to the bytes left by
+ * the size tag's own check.)
+ */
+void check_element_count(const byte_input_archive& ar, std::uint64_t count, std::size_t min_size);
+
+/// Loads a container's element count and checks it against the smallest encoding of `T`.
+template <class T>
+std::size_t load_element_count(byte_input_archive& ar)
+{
+    cereal::size_type count = 0;
+    ar(cereal::make_size_tag(count));
+    check_element_count(ar, static_cast<std::uint64_t>(count), min_wire_size_v<T>);
+    return static_cast<std::size_t>(count);
+}
+
+// The containers cereal sizes before reading their elements are loaded here instead (these
+// overloads are more specialised than cereal's, so they win for byte_input_archive). A checked
+// count bounds what a corrupt count can allocate by the frame's bytes; elements of classes, whose
+// in-memory size may be far above their smallest encoding, are appended as they are read, so the
+// memory grows with what was actually decoded.
+
+/// Reserves room for `count` `T`s, but no more than the bytes left would hold in memory.
+template <class C>
+void reserve_for(byte_input_archive& ar, C& c, std::size_t count)
+{
+    using T = typename C::value_type;
+    c.reserve(std::min(count, std::max<std::size_t>(1, ar.remaining() / sizeof(T))));
+}
+
+template <class T, class A>
+void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, std::vector<T, A>& v)
+{
+    const std::size_t count = load_element_count<T>(ar);
+    v.clear();
+    if constexpr (std::is_arithmetic_v<T>)
+    {
+        v.resize(count);
+        ar.load_binary(v.data(), count * sizeof(T));
+    }
+    else
+    {
+        reserve_for(ar, v, count);
+        for (std::size_t i = 0; i < count; ++i)
+            ar(v.emplace_back());
+    }
+}
+
+template <class A>
+void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, std::vector<bool, A>& v)
+{
+    const std::size_t count = load_element_count<bool>(ar);
+    v.clear();
+    v.reserve(count);
+    for (std::size_t i = 0; i < count; ++i)
+    {
+        bool b = false;
+        ar(b);
+        v.push_back(b);
+    }
+}
+
+template <class T, class A>
+void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, std::deque<T, A>& q)
+{
+    const std::size_t count = load_element_count<T>(ar);
+    q.clear();
+    for (std::size_t i = 0; i < count; ++i)
+        ar(q.emplace_back());
+}
+
+template <class T, class A>
+void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, std::list<T, A>& l)
+{
+    const std::size_t count = load_element_count<T>(ar);
+    l.clear();
+    for (std::size_t i = 0; i < count; ++i)
+        ar(l.emplace_back());
+}
+
+// Maps and sets are not sized up front, but a count checked first fails at once instead of
+// after reading a frame's worth of elements.
+template <class M>
+void load_map(byte_input_archive& ar, M& m)
+{
+    using key_type = typename M::key_type;
+    using mapped_type = typename M::mapped_type;
+    const std::size_t count = load_element_count<std::pair<key_type, mapped_type>>(ar);
+    m.clear();
+    auto hint = m.begin();
+    for (std::size_t i = 0; i < count; ++i)
+    {
+        key_type key{};
+        mapped_type value{};
+        ar(key, value);
+        hint = m.emplace_hint(hint, std::move(key), std::move(value));
+    }
+}
+
+template <class S>
+void load_set(byte_input_archive& ar, S& s)
+{
+    using key_type = typename S::key_type;
+    const std::size_t count = load_element_count<key_type>(ar);
+    s.clear();
+    auto hint = s.begin();
+    for (std::size_t i = 0; i < count; ++i)
+    {
+        key_type key{};
+        ar(key);
+        hint = s.emplace_hint(hint, std::move(key));
+    }
+}
+
+template <class K, class V, class C, class A>
+void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, std::map<K, V, C, A>& m)
+{
+    load_map(ar, m);
+}
+
+template <class K, class V, class C, class A>
+void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, std::multimap<K, V, C, A>& m)
+{
+    load_map(ar, m);
+}
+
+template <class K, class V, class H, class E, class A>
+void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, std::unordered_map<K, V, H, E, A>& m)
+{
+    load_map(ar, m);
+}
+
+template <class K, class V, class H, class E, class A>
+void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, std::unordered_multimap<K, V, H, E, A>& m)
+{
+    load_map(ar, m);
+}
+
+template <class K, class C, class A>
+void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, std::set<K, C, A>& s)
+{
+    load_set(ar, s);
+}
+
+template <class K, class C, class A>
+void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, std::multiset<K, C, A>& s)
+{
+    load_set(ar, s);
+}
+
+template <class C, class Tr, class A>
+    requires std::is_arithmetic_v<C>
+void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, std::basic_string<C, Tr, A>& s)
+{
+    const std::size_t count = load_element_count<C>(ar);
+    s.resize(count);
+    ar.load_binary(s.data(), count * sizeof(C));
 }
 
 template <class T>

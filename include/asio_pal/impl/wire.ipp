@@ -36,6 +36,14 @@ void check_size_tag(const byte_input_archive& ar, std::uint64_t size)
                            std::to_string(ar.remaining()) + " bytes left");
 }
 
+void check_element_count(const byte_input_archive& ar, std::uint64_t count, std::size_t min_size)
+{
+    if (min_size != 0 && count > ar.remaining() / min_size)
+        throw decode_error("asio_pal: corrupt length " + std::to_string(count) + ": elements of " +
+                           std::to_string(min_size) + " or more bytes, with only " +
+                           std::to_string(ar.remaining()) + " bytes left");
+}
+
 const char* frame_type_name(frame_type t) noexcept
 {
     switch (t)
