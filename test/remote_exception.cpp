@@ -9,6 +9,8 @@
 #include "asio_pal/remote_exception.hpp"
 
 #define BOOST_TEST_MODULE remote_exception
+#include "asio_pal/detail/remote_task.hpp"
+#include "asio_pal/detail/wire.hpp"
 #include "asio_pal/error.hpp"
 
 #include <boost/asio/error.hpp>
@@ -22,6 +24,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <future>
@@ -29,6 +32,8 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <set>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -910,6 +915,280 @@ BOOST_AUTO_TEST_CASE(registry_and_table_from_many_threads)
         w.join();
     BOOST_TEST(failures.load() == 0);
     BOOST_TEST(detail::remote_traceback_count() <= detail::remote_traceback_capacity);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+// A worker is another program: what it sends is checked before the parent acts on it.
+
+namespace {
+
+template <class T>
+void put_raw(std::vector<char>& buf, T v)
+{
+    std::size_t at = buf.size();
+    buf.resize(at + sizeof(v));
+    std::memcpy(buf.data() + at, &v, sizeof(v));
+}
+
+void put_string(std::vector<char>& buf, std::string_view s)
+{
+    put_raw<std::uint64_t>(buf, s.size());
+    buf.insert(buf.end(), s.begin(), s.end());
+}
+
+// One layer as the wire carries it, written byte by byte as a hostile worker would.
+void put_layer(std::vector<char>& buf, std::string_view type, std::string_view message,
+               kind k = kind::standard, std::uint64_t details = 0)
+{
+    put_string(buf, type);
+    put_string(buf, message);
+    put_raw(buf, static_cast<std::uint32_t>(k));
+    put_raw<std::int64_t>(buf, 0); // code
+    put_string(buf, "");           // category
+    put_raw<std::uint64_t>(buf, details);
+}
+
+// The body of a failure frame whose chain has `layers` runtime_errors.
+std::vector<char> failure_body(std::uint64_t layers)
+{
+    std::vector<char> body;
+    put_raw(body, layers);
+    for (std::uint64_t i = 0; i < layers; ++i)
+        put_layer(body, "std::runtime_error", "layer " + std::to_string(i));
+    put_string(body, "task 'deep' in worker process 1 failed:\n");
+    return body;
+}
+
+// What the parent does with a failure frame's bytes: frame, decode, rebuild. A decoding error
+// becomes the protocol_error the pool completes the task with.
+std::exception_ptr parent_receives(const std::vector<char>& body)
+{
+    std::vector<char> stream;
+    detail::append_frame(stream, detail::frame_type::failure, 1, body,
+                         detail::default_max_frame_size);
+    detail::frame_decoder decoder;
+    std::span<char> space = decoder.prepare(stream.size());
+    std::memcpy(space.data(), stream.data(), stream.size());
+    decoder.commit(stream.size());
+    std::optional<detail::frame_view> f = decoder.next();
+    BOOST_TEST_REQUIRE(f.has_value());
+    const detail::task_entry entry{"deep", nullptr, nullptr, nullptr};
+    try
+    {
+        detail::remote_exception_info info;
+        detail::decode(f->body, info);
+        return detail::rebuild_exception(info);
+    }
+    catch (...)
+    {
+        return detail::undecodable_reply(entry, std::current_exception());
+    }
+}
+
+std::string protocol_error_text(const std::exception_ptr& e)
+{
+    try
+    {
+        std::rethrow_exception(e);
+    }
+    catch (const pal::protocol_error& x)
+    {
+        return x.what();
+    }
+    catch (const std::exception& x)
+    {
+        return std::string("not a protocol_error: ") + x.what();
+    }
+    return "not a std::exception";
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(hostile_worker)
+
+BOOST_AUTO_TEST_CASE(chain_at_the_limit_is_rebuilt_whole)
+{
+    const std::size_t limit = detail::max_remote_exception_layers;
+    BOOST_TEST(limit == 64u);
+    std::exception_ptr e = parent_receives(failure_body(limit));
+    auto layers = walk(e);
+    BOOST_TEST_REQUIRE(layers.size() == limit);
+    BOOST_TEST(layers.front().second == "layer 0");
+    BOOST_TEST(layers.back().second == "layer 63");
+    BOOST_TEST((layers.back().first == demangled(typeid(std::runtime_error))));
+}
+
+BOOST_AUTO_TEST_CASE(chain_over_the_limit_is_a_protocol_error)
+{
+    // Well formed, one layer too deep: refused, not rebuilt.
+    std::string what = protocol_error_text(parent_receives(failure_body(65)));
+    BOOST_TEST(what.find("the reply of task 'deep' cannot be decoded") != std::string::npos,
+               what);
+    BOOST_TEST(what.find("an exception chain of 65 layers exceeds the limit of 64 layers") !=
+                   std::string::npos,
+               what);
+
+    // 300,000 layers (13 MB): rebuilding them took seconds and destroying the chain overflowed
+    // the stack. The count is checked before any layer is read.
+    what = protocol_error_text(parent_receives(failure_body(300'000)));
+    BOOST_TEST(what.find("an exception chain of 300000 layers exceeds the limit of 64 layers") !=
+                   std::string::npos,
+               what);
+
+    // So a huge count in a few bytes names the depth, not the bytes.
+    std::vector<char> liar;
+    put_raw<std::uint64_t>(liar, std::uint64_t{1} << 40);
+    put_layer(liar, "std::runtime_error", "only one");
+    what = protocol_error_text(parent_receives(liar));
+    BOOST_TEST(what.find("chain of 1099511627776 layers exceeds the limit of 64") !=
+                   std::string::npos,
+               what);
+}
+
+BOOST_AUTO_TEST_CASE(rebuild_refuses_a_chain_over_the_limit)
+{
+    detail::remote_exception_info info;
+    info.chain.resize(detail::max_remote_exception_layers + 1);
+    for (auto& layer : info.chain)
+    {
+        layer.type_name = "std::runtime_error";
+        layer.kind = static_cast<std::uint32_t>(kind::standard);
+    }
+    BOOST_CHECK_EXCEPTION(detail::rebuild_exception(info), detail::decode_error,
+                          [](const detail::decode_error& e) {
+                              return std::string(e.what()).find("65 layers") != std::string::npos;
+                          });
+    info.chain.pop_back();
+    BOOST_TEST(walk(detail::rebuild_exception(info)).size() == detail::max_remote_exception_layers);
+}
+
+BOOST_AUTO_TEST_CASE(lengths_in_a_failure_frame_are_bounded_by_its_bytes)
+{
+    auto expect = [](const std::vector<char>& body, const std::string& part) {
+        std::string what = protocol_error_text(parent_receives(body));
+        BOOST_TEST(what.find(part) != std::string::npos, what);
+    };
+    // A type name, a message, a category or the traceback longer than the frame.
+    for (int field = 0; field < 4; ++field)
+    {
+        BOOST_TEST_CONTEXT("field " << field)
+        {
+            std::vector<char> body;
+            put_raw<std::uint64_t>(body, 1);
+            auto text = [&](int which, std::string_view s) {
+                if (which == field)
+                    put_raw<std::uint64_t>(body, std::uint64_t{1} << 33);
+                else
+                    put_string(body, s);
+            };
+            text(0, "std::runtime_error");
+            text(1, "message");
+            put_raw(body, static_cast<std::uint32_t>(kind::standard));
+            put_raw<std::int64_t>(body, 0);
+            text(2, "");
+            put_raw<std::uint64_t>(body, 0);
+            text(3, "traceback");
+            body.resize(body.size() + 64, 'x');
+            expect(body, "corrupt length 8589934592");
+        }
+    }
+    // Details: a count within the bytes left, but of 8-byte values.
+    std::vector<char> body;
+    put_raw<std::uint64_t>(body, 1);
+    put_layer(body, "asio_pal::worker_died_error", "died", kind::library, 4096);
+    body.resize(body.size() + 4096, '\0');
+    expect(body, "corrupt length 4096: elements of 8 or more bytes");
+}
+
+BOOST_AUTO_TEST_CASE(foreign_category_names_are_bounded)
+{
+    // Categories the parent does not know live until exit, so their names and number are
+    // bounded. (The last test of the module: it fills the table of foreign categories.)
+    auto category_of = [](const std::string& name) {
+        detail::remote_exception_info info;
+        info.chain.resize(1);
+        info.chain[0].type_name = demangled(typeid(std::system_error));
+        info.chain[0].kind = static_cast<std::uint32_t>(kind::standard);
+        info.chain[0].code = 5;
+        info.chain[0].category = name;
+        const std::error_category* category = nullptr;
+        inspect(detail::rebuild_exception(info), [&](const std::exception& x) {
+            category = &dynamic_cast<const std::system_error&>(x).code().category();
+        });
+        return category;
+    };
+    const std::string long_name(1 << 20, 'c');
+    BOOST_TEST(std::strlen(category_of(long_name)->name()) <= 256u);
+
+    std::set<const std::error_category*> distinct;
+    for (int i = 0; i < 1000; ++i)
+        distinct.insert(category_of("rex_test.foreign." + std::to_string(i)));
+    BOOST_TEST(distinct.size() <= 256u);
+    // Past the limit, new names share one category; the codes keep their values.
+    const std::error_category* shared = category_of("rex_test.one.more");
+    BOOST_TEST(std::string(shared->name()) == "asio_pal.foreign_category");
+}
+
+BOOST_AUTO_TEST_CASE(traceback_table_is_bounded_by_bytes)
+{
+    // 1,024 failures with 256 KiB messages once kept 512 MiB alive.
+    const std::size_t big = 256 * 1024;
+    const std::size_t cap = detail::remote_traceback_byte_capacity;
+    BOOST_TEST(cap == 4u * 1024 * 1024);
+    std::vector<std::exception_ptr> recent;
+    for (std::size_t i = 0; i < detail::remote_traceback_capacity; ++i)
+    {
+        std::string message = "m" + std::to_string(i) + ":" + std::string(big, 'm');
+        std::string text = "t" + std::to_string(i) + ":" + std::string(big, 't');
+        std::exception_ptr e = std::make_exception_ptr(rex_test::counted_error(message));
+        detail::attach_remote_traceback(e, std::move(text));
+        if (i == 0 || i + 4 >= detail::remote_traceback_capacity)
+            recent.push_back(e);
+        BOOST_TEST_REQUIRE(detail::remote_traceback_bytes() <= cap);
+    }
+    // Two strings of 256 KiB per entry: about 8 entries fit.
+    BOOST_TEST(detail::remote_traceback_count() <= cap / (2 * big));
+    BOOST_TEST(detail::remote_traceback_count() >= cap / (2 * big) - 1);
+    BOOST_TEST(rex_test::counted_error::live.load() <=
+               static_cast<int>(cap / (2 * big)) + static_cast<int>(recent.size()));
+    // The oldest is gone, the newest are there.
+    inspect(recent.front(), [](const std::exception& x) {
+        BOOST_TEST(pal::get_remote_traceback(x).empty());
+    });
+    for (std::size_t k = 1; k < recent.size(); ++k)
+    {
+        inspect(recent[k], [&](const std::exception& x) {
+            const std::size_t i = detail::remote_traceback_capacity - 5 + k;
+            BOOST_TEST(pal::get_remote_traceback(x).starts_with("t" + std::to_string(i) + ":"));
+        });
+    }
+
+    // A chain's layers share one text, counted once: 64 layers with one 1 MiB text fit.
+    std::vector<char> body;
+    put_raw<std::uint64_t>(body, detail::max_remote_exception_layers);
+    for (std::size_t i = 0; i < detail::max_remote_exception_layers; ++i)
+        put_layer(body, "std::runtime_error", "small");
+    put_string(body, std::string(1 << 20, 'x'));
+    std::exception_ptr chain = parent_receives(body);
+    BOOST_TEST(detail::remote_traceback_bytes() <= cap);
+    BOOST_TEST(detail::remote_traceback_count() >= detail::max_remote_exception_layers);
+    inspect(chain, [](const std::exception& x) {
+        BOOST_TEST(pal::get_remote_traceback(x).size() == std::size_t{1} << 20);
+    });
+
+    // One entry alone over the limit stays (the most recent failure keeps its account).
+    std::exception_ptr huge = std::make_exception_ptr(std::runtime_error("huge"));
+    detail::attach_remote_traceback(huge, std::string(cap + 1, 'h'));
+    BOOST_TEST(detail::remote_traceback_count() == 1u);
+    inspect(huge, [&](const std::exception& x) {
+        BOOST_TEST(pal::get_remote_traceback(x).size() == cap + 1);
+    });
+    // And goes with the next one.
+    detail::attach_remote_traceback(std::make_exception_ptr(std::runtime_error("next")), "n");
+    BOOST_TEST(detail::remote_traceback_count() == 1u);
+    BOOST_TEST(detail::remote_traceback_bytes() == 5u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -60,10 +60,13 @@ bool register_exception(std::string name = detail::demangled_name<E>())
  * exception.
  *
  * The text is kept beside the exception, not in it (rebuilt standard exceptions keep their
- * exact type), in a table that holds the `detail::remote_traceback_capacity` (1024) most recently
- * rebuilt exceptions (each layer of a nested chain counts; every layer has the same text) and
- * keeps them alive while they are in it. Older ones report "". The exception must be the object
- * the pool produced (a rethrown `exception_ptr` is; a copy of the exception is not).
+ * exact type), in a table that holds the most recently rebuilt exceptions and keeps them alive
+ * while they are in it: at most `detail::remote_traceback_capacity` (1024) of them (each layer of
+ * a nested chain counts; every layer has the same text) and at most
+ * `detail::remote_traceback_byte_capacity` (4 MiB) of tracebacks and `what()` texts (a text the
+ * layers of a chain share counts once; the most recent exception stays even when it alone is
+ * larger). Older ones report "". The exception must be the object the pool produced (a rethrown
+ * `exception_ptr` is; a copy of the exception is not).
  *
  * @par Thread Safety
  * Safe to call from any thread.

@@ -60,6 +60,24 @@ struct remote_exception_layer
     }
 };
 
+/// The longest chain `capture_exception` records; deeper layers are left out of `chain`. Also
+/// the longest the parent accepts: a description of a deeper chain is refused.
+inline constexpr std::size_t max_remote_exception_layers = 64;
+
+/// How many rebuilt exceptions keep their traceback for `get_remote_traceback` (most recent win).
+inline constexpr std::size_t remote_traceback_capacity = 1024;
+
+/**
+ * How many bytes the entries of the traceback table may hold (most recent win): the texts (a
+ * text shared by the layers of a chain counts once) and the `what()` texts of the exceptions
+ * the table keeps alive. The most recent entry is kept even when it alone is larger.
+ */
+inline constexpr std::size_t remote_traceback_byte_capacity = 4 * 1024 * 1024;
+
+/// Throws `decode_error` when a received chain of `layers` exceptions is longer than
+/// `max_remote_exception_layers`; called before any layer is read.
+void check_remote_chain_length(std::uint64_t layers);
+
 /// A captured exception: its nested chain and a readable account of it.
 struct remote_exception_info
 {
@@ -68,18 +86,30 @@ struct remote_exception_info
     /// "task 'NAME' in worker process PID failed:" and one line per layer.
     std::string traceback;
 
+    // The encoding of a vector (a 64-bit count, then the elements), with the count checked
+    // before anything is allocated: the bytes come from another process.
     template <class Archive>
-    void serialize(Archive& ar)
+    void save(Archive& ar) const
     {
-        ar(chain, traceback);
+        ar(static_cast<std::uint64_t>(chain.size()));
+        for (const remote_exception_layer& layer : chain)
+            ar(layer);
+        ar(traceback);
+    }
+
+    template <class Archive>
+    void load(Archive& ar)
+    {
+        std::uint64_t layers = 0;
+        ar(layers);
+        check_remote_chain_length(layers);
+        chain.clear();
+        chain.resize(static_cast<std::size_t>(layers));
+        for (remote_exception_layer& layer : chain)
+            ar(layer);
+        ar(traceback);
     }
 };
-
-/// The longest chain `capture_exception` records; deeper layers are left out of `chain`.
-inline constexpr std::size_t max_remote_exception_layers = 64;
-
-/// How many rebuilt exceptions keep their traceback for `get_remote_traceback` (most recent win).
-inline constexpr std::size_t remote_traceback_capacity = 1024;
 
 /// The `type_name` of a layer whose type is not known (a non-`std::exception` of unknown type).
 inline constexpr std::string_view unknown_exception_type_name = "unknown exception type";
@@ -95,14 +125,16 @@ remote_exception_info capture_exception(std::exception_ptr e, std::string_view t
 /**
  * Rebuilds the exception `info` describes (in the parent), innermost first, each outer layer
  * thrown with `std::throw_with_nested` around the inner one; attaches `info.traceback` to every
- * layer for `get_remote_traceback`.
+ * layer for `get_remote_traceback`. Throws `decode_error`, as decoding does, for a chain longer
+ * than `max_remote_exception_layers`.
  */
 std::exception_ptr rebuild_exception(const remote_exception_info& info);
 
 /**
  * Records `traceback` as the remote traceback of the exception `e` holds (a `std::exception`;
  * anything else is ignored), for `get_remote_traceback`. Keeps `e`, so the object's address is
- * not reused while the entry exists; keeps at most `remote_traceback_capacity` entries.
+ * not reused while the entry exists; keeps at most `remote_traceback_capacity` entries and
+ * `remote_traceback_byte_capacity` bytes, evicting the oldest first.
  */
 void attach_remote_traceback(const std::exception_ptr& e, std::string traceback);
 
@@ -111,6 +143,9 @@ std::string find_remote_traceback(const std::exception& e);
 
 /// How many exceptions have a traceback attached now (at most `remote_traceback_capacity`).
 std::size_t remote_traceback_count();
+
+/// The bytes the traceback table accounts for now (see `remote_traceback_byte_capacity`).
+std::size_t remote_traceback_bytes();
 
 /// A demangled symbol or type name (the input itself when it does not demangle).
 std::string demangle(const char* mangled);

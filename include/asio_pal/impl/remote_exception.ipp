@@ -9,6 +9,7 @@
 #define ASIO_PAL_IMPL_REMOTE_EXCEPTION_IPP
 
 #include "asio_pal/detail/remote_exception.hpp"
+#include "asio_pal/detail/wire.hpp"
 #include "asio_pal/error.hpp"
 #include "asio_pal/remote_exception.hpp"
 
@@ -17,9 +18,11 @@
 #include <boost/system/system_error.hpp>
 
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <ios>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -99,9 +102,16 @@ private:
     std::string name_;
 };
 
-// One category object per name, never destroyed: codes may refer to them until exit.
+// Category names come from other processes and their objects are never freed, so both the
+// names and their number are bounded: a worker cannot grow the parent's memory for good.
+constexpr std::size_t max_foreign_category_name = 256;
+constexpr std::size_t max_foreign_categories = 256;
+constexpr std::string_view overflow_category_name = "asio_pal.foreign_category";
+
+// One category object per name, never destroyed: codes may refer to them until exit. Past the
+// limit, every new name shares one category.
 template <class Category>
-const Category& foreign(const std::string& name)
+const Category& foreign(const std::string& full_name)
 {
     struct table
     {
@@ -109,7 +119,10 @@ const Category& foreign(const std::string& name)
         std::map<std::string, std::unique_ptr<foreign_category<Category>>> categories;
     };
     static table& t = *new table;
+    std::string name = full_name.substr(0, max_foreign_category_name);
     std::lock_guard lock(t.mutex);
+    if (t.categories.size() >= max_foreign_categories && t.categories.count(name) == 0)
+        name = overflow_category_name;
     auto& slot = t.categories[name];
     if (!slot)
         slot = std::make_unique<foreign_category<Category>>(name);
@@ -377,26 +390,35 @@ private:
 // ---------------------------------------------------------------------------------------------
 // Remote tracebacks
 
-// The address of the most derived object of the std::exception `e` holds, or null. libstdc++
-// rethrows the held object itself, so this is the object user code catches.
-const void* exception_address(const std::exception_ptr& e)
+// The most derived object of the std::exception `e` holds, and the length of its what() text;
+// a null address for anything else. libstdc++ rethrows the held object itself, so this is the
+// object user code catches.
+struct held_exception
+{
+    const void* address = nullptr;
+    std::size_t what_size = 0;
+};
+
+held_exception exception_object(const std::exception_ptr& e)
 {
     if (!e)
-        return nullptr;
+        return {};
     try
     {
         std::rethrow_exception(e);
     }
     catch (const std::exception& x)
     {
-        return dynamic_cast<const void*>(&x);
+        return {dynamic_cast<const void*>(&x), std::strlen(x.what())};
     }
     catch (...)
     {}
-    return nullptr;
+    return {};
 }
 
-// A ring of the most recent entries, with an index by address.
+// The most recent entries, oldest first, with an index by address. Bounded by count and by the
+// bytes of the texts and of the messages of the exceptions it keeps alive: tracebacks of large
+// failures would otherwise keep hundreds of megabytes after the program dropped them.
 class traceback_table
 {
 public:
@@ -409,26 +431,39 @@ public:
 
     void attach(const std::exception_ptr& e, std::shared_ptr<const std::string> text)
     {
-        const void* address = exception_address(e);
-        if (!address)
+        const held_exception held = exception_object(e);
+        if (!held.address)
             return;
-        std::exception_ptr evicted; // released after unlocking: its destructor may run
+        std::vector<std::exception_ptr> evicted; // released after unlocking: destructors may run
         {
             std::lock_guard lock(mutex_);
-            if (auto it = index_.find(address); it != index_.end())
+            if (auto it = index_.find(held.address); it != index_.end())
             {
-                slots_[it->second].text = std::move(text);
-                return;
+                // The same object again: only its text changes.
+                release_text(it->second->text);
+                it->second->text = std::move(text);
+                hold_text(it->second->text);
             }
-            slot& s = slots_[next_];
-            if (s.address)
-                index_.erase(s.address);
-            evicted = std::move(s.owner);
-            s.address = address;
-            s.owner = e;
-            s.text = std::move(text);
-            index_.emplace(address, next_);
-            next_ = (next_ + 1) % slots_.size();
+            else
+            {
+                entries_.push_back(entry{held.address, e, std::move(text), held.what_size});
+                auto added = std::prev(entries_.end());
+                index_.emplace(held.address, added);
+                bytes_ += added->what_size;
+                hold_text(added->text);
+            }
+            // The oldest go first; the newest stays, even alone over the limit.
+            while (entries_.size() > 1 &&
+                   (entries_.size() > remote_traceback_capacity ||
+                    bytes_ > remote_traceback_byte_capacity))
+            {
+                entry& oldest = entries_.front();
+                index_.erase(oldest.address);
+                bytes_ -= oldest.what_size;
+                release_text(oldest.text);
+                evicted.push_back(std::move(oldest.owner));
+                entries_.pop_front();
+            }
         }
     }
 
@@ -439,7 +474,7 @@ public:
         {
             std::lock_guard lock(mutex_);
             if (auto it = index_.find(address); it != index_.end())
-                text = slots_[it->second].text;
+                text = it->second->text;
         }
         return text ? *text : std::string();
     }
@@ -450,18 +485,45 @@ public:
         return index_.size();
     }
 
+    std::size_t bytes() const
+    {
+        std::lock_guard lock(mutex_);
+        return bytes_;
+    }
+
 private:
-    struct slot
+    struct entry
     {
         const void* address = nullptr;
         std::exception_ptr owner; // keeps the address from being reused
         std::shared_ptr<const std::string> text;
+        std::size_t what_size = 0;
     };
 
+    // A text shared by several entries (the layers of one chain) is counted once.
+    void hold_text(const std::shared_ptr<const std::string>& text)
+    {
+        if (text && text_users_[text.get()]++ == 0)
+            bytes_ += text->size();
+    }
+
+    void release_text(const std::shared_ptr<const std::string>& text)
+    {
+        if (!text)
+            return;
+        auto it = text_users_.find(text.get());
+        if (--it->second == 0)
+        {
+            bytes_ -= text->size();
+            text_users_.erase(it);
+        }
+    }
+
     mutable std::mutex mutex_;
-    std::vector<slot> slots_ = std::vector<slot>(remote_traceback_capacity);
-    std::size_t next_ = 0;
-    std::unordered_map<const void*, std::size_t> index_;
+    std::list<entry> entries_; // oldest first
+    std::unordered_map<const void*, std::list<entry>::iterator> index_;
+    std::unordered_map<const std::string*, std::size_t> text_users_;
+    std::size_t bytes_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -715,8 +777,17 @@ remote_exception_info capture_exception(std::exception_ptr e, std::string_view t
     return info;
 }
 
+void check_remote_chain_length(std::uint64_t layers)
+{
+    if (layers > max_remote_exception_layers)
+        throw decode_error("asio_pal: an exception chain of " + std::to_string(layers) +
+                           " layers exceeds the limit of " +
+                           std::to_string(max_remote_exception_layers) + " layers");
+}
+
 std::exception_ptr rebuild_exception(const remote_exception_info& info)
 {
+    check_remote_chain_length(info.chain.size());
     if (info.chain.empty())
     {
         return std::make_exception_ptr(
@@ -751,6 +822,11 @@ std::string find_remote_traceback(const std::exception& e)
 std::size_t remote_traceback_count()
 {
     return traceback_table::instance().size();
+}
+
+std::size_t remote_traceback_bytes()
+{
+    return traceback_table::instance().bytes();
 }
 
 } // namespace asio_pal::detail
