@@ -2,7 +2,7 @@
 // test/elastic.cpp
 //
 // Tests asio_pal/detail/elastic.hpp: the elastic pool's spawn and retire decisions as plain
-// functions, table-driven, without threads or clocks.
+// functions, table-driven, without threads or clocks (saturating_deadline is given its "now").
 //
 
 #include "asio_pal/detail/elastic.hpp"
@@ -10,6 +10,7 @@
 #define BOOST_TEST_MODULE elastic
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <limits>
 #include <sstream>
@@ -23,7 +24,7 @@ std::string show(const d::pool_counts& c)
 {
     std::ostringstream os;
     os << "{pending " << c.pending << ", alive " << c.alive << ", busy " << c.busy << ", retiring "
-       << c.retiring << ", max " << c.max_workers << "}";
+       << c.retiring << ", max " << c.max_workers << ", finishing " << c.finishing << "}";
     return os.str();
 }
 
@@ -236,4 +237,57 @@ BOOST_AUTO_TEST_CASE(task_limit_reached_table)
         BOOST_TEST(d::task_limit_reached(r.done, r.limit) == r.reached,
                    "done " << r.done << " limit " << r.limit);
     static_assert(noexcept(d::task_limit_reached(0, 0)));
+}
+
+// Issue 10 item 14: a worker whose task has returned (its result may already be out) is free.
+BOOST_AUTO_TEST_CASE(a_finishing_worker_counts_as_free)
+{
+    // The serial caller: one worker, busy with a task that returned, and the next task queued.
+    d::pool_counts serial{.pending = 1, .alive = 1, .busy = 1, .max_workers = 4, .finishing = 1};
+    BOOST_TEST(serial.free() == 1u);
+    BOOST_TEST(d::workers_needed(serial) == 0u);
+
+    // Still running: the queued task needs a worker of its own.
+    d::pool_counts running{.pending = 1, .alive = 1, .busy = 1, .max_workers = 4};
+    BOOST_TEST(d::workers_needed(running) == 1u);
+
+    // Two busy workers, one finishing: two queued tasks need one more worker.
+    d::pool_counts mixed{.pending = 2, .alive = 2, .busy = 2, .max_workers = 4, .finishing = 1};
+    BOOST_TEST(mixed.free() == 1u);
+    BOOST_TEST(d::workers_needed(mixed) == 1u);
+
+    // A retiring worker is never free, finishing or not.
+    d::pool_counts leaving{
+        .pending = 1, .alive = 2, .busy = 1, .retiring = 1, .max_workers = 4, .finishing = 1};
+    BOOST_TEST(leaving.free() == 1u);
+    BOOST_TEST(d::workers_needed(leaving) == 0u);
+}
+
+// Issue 10 item 13: deadlines saturate instead of overflowing.
+BOOST_AUTO_TEST_CASE(saturating_deadline_table)
+{
+    using clock = std::chrono::steady_clock;
+    using std::chrono::nanoseconds;
+    const clock::time_point now{std::chrono::hours(1000)};
+    const clock::time_point max = clock::time_point::max();
+
+    BOOST_TEST((d::saturating_deadline(now, nanoseconds(0)) == now));
+    BOOST_TEST((d::saturating_deadline(now, nanoseconds(-5)) == now));
+    BOOST_TEST((d::saturating_deadline(now, std::chrono::seconds(60)) ==
+                now + std::chrono::seconds(60)));
+    BOOST_TEST((d::saturating_deadline(now, nanoseconds::max()) == max));
+    BOOST_TEST((d::saturating_deadline(now, std::chrono::hours::max()) == max));
+    BOOST_TEST((d::saturating_deadline(now, max - now) == max));
+    const clock::time_point late = max - std::chrono::hours(1);
+    BOOST_TEST((d::saturating_deadline(late, max - late) == max));
+    BOOST_TEST((d::saturating_deadline(late, (max - late) - nanoseconds(1)) ==
+                max - nanoseconds(1)));
+    BOOST_TEST((d::saturating_deadline(late, std::chrono::hours(2)) == max));
+    BOOST_TEST((d::saturating_deadline(max, nanoseconds(1)) == max));
+    // A coarser clock duration than the timeout's: rounded up, never early.
+    using coarse = std::chrono::time_point<clock, std::chrono::milliseconds>;
+    BOOST_TEST((d::saturating_deadline(coarse{std::chrono::milliseconds(5)}, nanoseconds(1)) ==
+                coarse{std::chrono::milliseconds(6)}));
+    const nanoseconds zero{0};
+    static_assert(noexcept(d::saturating_deadline(now, zero)));
 }

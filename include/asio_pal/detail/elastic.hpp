@@ -8,6 +8,7 @@
 #define ASIO_PAL_DETAIL_ELASTIC_HPP
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 
 namespace asio_pal::detail {
@@ -20,9 +21,14 @@ struct pool_counts
     std::size_t busy = 0;     ///< workers running a task
     std::size_t retiring = 0; ///< workers on their way out (running their finalizer)
     std::size_t max_workers = 0;
+    /// Busy workers whose task has returned and that are about to look at the queue again
+    /// (the task's result may already be published); at most `busy`.
+    std::size_t finishing = 0;
 
-    /// Workers that will look at the queue without being started: neither busy nor retiring.
-    std::size_t free() const noexcept { return alive - busy - retiring; }
+    /// Workers that will look at the queue without being started: neither retiring nor busy
+    /// with a task that has yet to return. A serial caller's next task, submitted as soon as the
+    /// previous result is out, thus finds the worker that produced it free.
+    std::size_t free() const noexcept { return alive - (busy - finishing) - retiring; }
 };
 
 /// How many workers to start so that queued work gets a worker: while pending > free and
@@ -57,6 +63,27 @@ inline idle_decision decide_idle(bool stopping, bool joining, bool timed_out, bo
     if (has_timeout && (zero_timeout || timed_out))
         return idle_decision::retire;
     return idle_decision::wait;
+}
+
+/// `now + timeout`, or the time point's maximum when that is beyond what it can represent (so
+/// that a practically infinite timeout, such as nanoseconds::max(), means "never").
+template <typename Clock, typename Duration, typename Rep, typename Period>
+std::chrono::time_point<Clock, Duration>
+saturating_deadline(std::chrono::time_point<Clock, Duration> now,
+                    std::chrono::duration<Rep, Period> timeout) noexcept
+{
+    using time_point = std::chrono::time_point<Clock, Duration>;
+    if (timeout <= timeout.zero())
+        return now;
+    // Converting `timeout` to Duration may itself overflow: anything near Duration's range
+    // (centuries, for nanoseconds) is "never" without further precision.
+    using seconds = std::chrono::duration<double>;
+    if (std::chrono::duration_cast<seconds>(timeout) >=
+        std::chrono::duration_cast<seconds>(Duration::max()) * 0.999)
+        return time_point::max();
+    const auto step = std::chrono::ceil<Duration>(timeout);
+    const auto room = time_point::max() - std::max(now, time_point{});
+    return step >= room ? time_point::max() : now + step;
 }
 
 /// Whether a worker that has run `done` tasks must retire (max_tasks_per_worker, 0 = no limit).
