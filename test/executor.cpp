@@ -209,6 +209,24 @@ BOOST_AUTO_TEST_CASE(query_and_require_blocking)
     BOOST_TEST((never != ex));
 }
 
+// Issue 10 item 17.
+BOOST_AUTO_TEST_CASE(require_blocking_always)
+{
+    pal::thread_pool pool(std::size_t{2});
+    executor_type ex = pool.get_executor();
+    auto always = net::require(ex, exec::blocking.always);
+    static_assert(std::is_same_v<decltype(always), executor_type>);
+    BOOST_TEST((net::query(always, exec::blocking) == exec::blocking.always));
+    BOOST_TEST((always != ex));
+    BOOST_TEST((net::require(always, exec::blocking.possibly) == ex));
+    auto never = net::require(always, exec::blocking.never);
+    BOOST_TEST((net::query(never, exec::blocking) == exec::blocking.never));
+    BOOST_TEST((net::require(never, exec::blocking.always) == always));
+    // Tracked copies keep the property.
+    auto tracked = net::require(always, exec::outstanding_work.tracked);
+    BOOST_TEST((net::query(tracked, exec::blocking) == exec::blocking.always));
+}
+
 BOOST_AUTO_TEST_CASE(query_and_require_relationship)
 {
     pal::thread_pool pool(std::size_t{2});
@@ -432,6 +450,132 @@ BOOST_AUTO_TEST_CASE(posted_functions_may_post_again)
     net::post(pool.get_executor(), chain{pool.get_executor(), &ran, 999});
     BOOST_TEST(pool.join());
     BOOST_TEST(ran == 1000);
+}
+
+// Issue 10 item 17: execute returns after the function ran.
+BOOST_AUTO_TEST_CASE(blocking_always_from_a_foreign_thread_waits_for_a_worker)
+{
+    pal::thread_pool pool(std::size_t{2});
+    auto ex = net::require(pool.get_executor(), exec::blocking.always);
+    int value = 0; // plain: execute's return must order the write before the read
+    bool on_worker = false;
+    std::thread::id runner;
+    ex.execute([&] {
+        value = 42;
+        on_worker = pool.get_executor().running_in_this_thread();
+        runner = std::this_thread::get_id();
+    });
+    BOOST_TEST(value == 42);
+    BOOST_TEST(on_worker);
+    BOOST_TEST((runner != std::this_thread::get_id()));
+    BOOST_TEST(pool.count_pending_tasks() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(blocking_always_on_a_worker_runs_inline)
+{
+    pal::thread_pool pool(std::size_t{1});
+    auto f = pool.submit([&pool] {
+        int order = 0;
+        auto ex = net::require(pool.get_executor(), exec::blocking.always);
+        ex.execute([&order] { order = 1; });
+        return order; // 1: ran before execute returned, on this very thread
+    });
+    BOOST_REQUIRE(f.wait(bound));
+    BOOST_TEST(f.collect() == 1);
+}
+
+// Issue 10 item 19: blocking.always is a call; its exception is the caller's.
+BOOST_AUTO_TEST_CASE(blocking_always_propagates_the_exception_to_the_caller)
+{
+    reports r;
+    pal::thread_pool pool(pal::pool_options{.max_workers = 1, .on_task_exception = r.hook()});
+    auto ex = net::require(pool.get_executor(), exec::blocking.always);
+    BOOST_CHECK_THROW(ex.execute([] { throw std::logic_error("always boom"); }), std::logic_error);
+    auto f = pool.submit([ex] {
+        try
+        {
+            ex.execute([] { throw std::logic_error("inline always boom"); });
+        }
+        catch (const std::logic_error& e)
+        {
+            return std::string(e.what());
+        }
+        return std::string("not propagated");
+    });
+    BOOST_REQUIRE(f.wait(bound));
+    BOOST_TEST(f.collect() == "inline always boom");
+    BOOST_TEST(pool.join());
+    BOOST_TEST(r.count() == 0u);
+    BOOST_TEST(pool.count_busy_workers() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(blocking_always_on_a_closed_pool_throws_pool_closed_error)
+{
+    reports r;
+    bool ran = false;
+    pal::thread_pool pool(pal::pool_options{.max_workers = 1, .on_task_exception = r.hook()});
+    auto ex = net::require(pool.get_executor(), exec::blocking.always);
+    pool.shutdown();
+    BOOST_CHECK_THROW(ex.execute([&ran] { ran = true; }), pal::pool_closed_error);
+    BOOST_TEST(!ran);
+    BOOST_TEST(r.count() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(blocking_always_dropped_by_shutdown_throws_pool_closed_error)
+{
+    pal::thread_pool pool(std::size_t{1});
+    std::promise<void> release;
+    auto held = release.get_future().share();
+    auto busy = pool.submit([held] { (void)held.wait_for(bound); });
+    auto ex = net::require(pool.get_executor(), exec::blocking.always);
+    std::atomic<bool> ran{false};
+    auto caller = std::async(std::launch::async, [&] {
+        try
+        {
+            ex.execute([&ran] { ran = true; });
+            return std::string("returned");
+        }
+        catch (const pal::pool_closed_error&)
+        {
+            return std::string("closed");
+        }
+    });
+    BOOST_REQUIRE(eventually([&] { return pool.count_pending_tasks() == 1; }));
+    std::thread closer([&pool] { pool.shutdown(); });
+    const bool answered = ready_in_time(caller); // before the busy task ends
+    release.set_value();
+    closer.join();
+    BOOST_REQUIRE(answered);
+    BOOST_TEST(caller.get() == "closed");
+    BOOST_TEST(!ran);
+}
+
+// Issue 10 item 18: Asio promises only an lvalue call.
+namespace {
+struct lvalue_only
+{
+    std::atomic<int>* calls;
+    void operator()() & { ++*calls; }
+    void operator()() && = delete;
+};
+} // namespace
+
+BOOST_AUTO_TEST_CASE(functions_are_called_as_lvalues)
+{
+    std::atomic<int> calls{0};
+    pal::thread_pool pool(std::size_t{2});
+    auto ex = pool.get_executor();
+    // (net::post and net::dispatch themselves ask for an rvalue call: use execute.)
+    ex.execute(lvalue_only{&calls});                                        // queued
+    net::require(ex, exec::blocking.never).execute(lvalue_only{&calls});    // queued
+    net::require(ex, exec::blocking.always).execute(lvalue_only{&calls});   // waited for
+    auto f = pool.submit([ex, &calls] {
+        ex.execute(lvalue_only{&calls});                                      // inline
+        net::require(ex, exec::blocking.always).execute(lvalue_only{&calls}); // inline
+    });
+    BOOST_REQUIRE(f.wait(bound));
+    BOOST_TEST(pool.join());
+    BOOST_TEST(calls == 5);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

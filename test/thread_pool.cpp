@@ -29,9 +29,11 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -1386,6 +1388,258 @@ BOOST_AUTO_TEST_CASE(tight_submit_loops_recycling_a_single_worker)
     pal::thread_pool pool(
         pal::pool_options{.max_workers = 1, .idle_timeout = 1ms, .max_tasks_per_worker = 3});
     hammer(pool, 4, 500);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(issue_10)
+
+namespace {
+
+/// Makes the next `n` worker thread starts fail (std::system_error); undone on scope exit.
+struct failing_thread_starts
+{
+    explicit failing_thread_starts(int n) { pal::detail::failing_thread_starts = n; }
+    ~failing_thread_starts() { pal::detail::failing_thread_starts = 0; }
+    failing_thread_starts(const failing_thread_starts&) = delete;
+    failing_thread_starts& operator=(const failing_thread_starts&) = delete;
+};
+
+/// Collects what a pool reports through on_task_exception.
+struct reports
+{
+    std::mutex m;
+    std::vector<std::exception_ptr> errors;
+
+    std::function<void(std::exception_ptr)> hook()
+    {
+        return [this](std::exception_ptr e) {
+            std::lock_guard<std::mutex> l(m);
+            errors.push_back(std::move(e));
+        };
+    }
+    std::size_t count()
+    {
+        std::lock_guard<std::mutex> l(m);
+        return errors.size();
+    }
+    /// Whether report `i` is a std::system_error.
+    bool is_system_error(std::size_t i)
+    {
+        std::exception_ptr e;
+        {
+            std::lock_guard<std::mutex> l(m);
+            e = errors.at(i);
+        }
+        try
+        {
+            std::rethrow_exception(e);
+        }
+        catch (const std::system_error&)
+        {
+            return true;
+        }
+        catch (...)
+        {
+            return false;
+        }
+    }
+};
+
+} // namespace
+
+// Item 3: the pool's destructor may run on one of its own workers.
+BOOST_AUTO_TEST_CASE(a_task_may_drop_the_last_owner_of_its_pool)
+{
+    std::atomic<int> initialized{0};
+    std::atomic<int> finalized{0};
+    auto pool = std::make_shared<pal::thread_pool>(pal::pool_options{
+        .max_workers = 2,
+        .idle_timeout = std::nullopt,
+        .initializer = [&initialized] { ++initialized; },
+        .finalizer = [&finalized] { ++finalized; }});
+    gate start;
+    bool other_done = false; // plain: the destructor's wait for the other task orders it
+    // Runs until the destructor has closed the pool (so the queued task cannot sneak onto this
+    // worker); the pool stays alive meanwhile, since its destructor waits for this task.
+    auto other = pool->submit([raw = pool.get(), &other_done] {
+        if (!eventually([raw] { return raw->is_closed(); }))
+            throw std::runtime_error("the pool was never closed");
+        other_done = true;
+    });
+    auto killer = pool->submit([self = pool, t = start.ticket(), &other_done]() mutable {
+        pass(t);
+        self.reset(); // the last owner: the pool is destroyed here, on its own worker
+        return other_done;
+    });
+    BOOST_REQUIRE(eventually([&] { return pool->count_busy_workers() == 2; }));
+    auto queued = pool->submit([] { return 0; });
+    pool.reset();
+    start.open();
+
+    BOOST_REQUIRE(done_in_time(killer));
+    BOOST_TEST(killer.collect()); // the destructor waited for the other running task
+    BOOST_TEST(other.is_completed());
+    BOOST_TEST(queued.is_cancelled());
+    BOOST_TEST(initialized == 2);
+    BOOST_TEST(finalized == 2); // the orphaned worker's finalizer ran in the destructor
+}
+
+BOOST_AUTO_TEST_CASE(a_posted_function_may_drop_the_last_owner_of_its_pool)
+{
+    auto pool = std::make_shared<pal::thread_pool>(std::size_t{1});
+    std::promise<void> destroyed;
+    auto f = destroyed.get_future();
+    gate g;
+    {
+        auto ex = pool->get_executor();
+        ex.execute([self = pool, t = g.ticket(), &destroyed]() mutable {
+            pass(t);
+            self.reset();
+            destroyed.set_value();
+        });
+    }
+    pool.reset();
+    g.open();
+    BOOST_TEST((f.wait_for(bound) == std::future_status::ready));
+}
+
+// Item 5: a worker thread that cannot be started strands nothing.
+BOOST_AUTO_TEST_CASE(submit_throws_when_no_worker_can_start)
+{
+    pal::thread_pool pool(std::size_t{2});
+    {
+        failing_thread_starts fail(1);
+        BOOST_CHECK_THROW(pool.submit([] { return 1; }), std::system_error);
+        BOOST_TEST(pool.count_pending_tasks() == 0u);
+        BOOST_TEST(pool.count_workers() == 0u);
+    }
+    BOOST_TEST(pool.run([] { return 2; }) == 2);
+}
+
+BOOST_AUTO_TEST_CASE(post_reports_when_no_worker_can_start)
+{
+    reports r;
+    pal::thread_pool pool(pal::pool_options{.max_workers = 2, .on_task_exception = r.hook()});
+    auto token = std::make_shared<int>(0);
+    std::atomic<bool> ran{false};
+    {
+        failing_thread_starts fail(1);
+        pool.get_executor().execute([token, &ran] { ran = true; });
+    }
+    BOOST_REQUIRE(r.count() == 1u); // reported before execute returned
+    BOOST_TEST(r.is_system_error(0));
+    BOOST_TEST(token.use_count() == 1); // the function was destroyed, not left queued
+    BOOST_TEST(pool.count_pending_tasks() == 0u);
+    BOOST_TEST(pool.run([] { return 3; }) == 3);
+    BOOST_TEST(pool.join());
+    BOOST_TEST(!ran);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_that_cannot_be_replaced_stays_for_queued_work)
+{
+    reports r;
+    std::atomic<int> initialized{0};
+    std::atomic<int> finalized{0};
+    pal::thread_pool pool(pal::pool_options{.max_workers = 1,
+                                            .initializer = [&initialized] { ++initialized; },
+                                            .finalizer = [&finalized] { ++finalized; },
+                                            .max_tasks_per_worker = 1,
+                                            .on_task_exception = r.hook()});
+    gate g;
+    auto first = pool.submit([t = g.ticket()] {
+        pass(t);
+        return 1;
+    });
+    auto second = pool.submit([] { return 2; }); // queued: the only worker is busy
+    failing_thread_starts fail(1); // the recycled worker's replacement cannot start
+    g.open();
+    BOOST_REQUIRE(done_in_time(second));
+    BOOST_TEST(first.collect() == 1);
+    BOOST_TEST(second.collect() == 2);
+    BOOST_REQUIRE(r.count() == 1u);
+    BOOST_TEST(r.is_system_error(0));
+    BOOST_TEST(pool.join());
+    // The thread that stayed began a new life as a worker: initializer and finalizer pair up.
+    BOOST_TEST(initialized == 2);
+    BOOST_TEST(finalized == 2);
+}
+
+// Item 13: a practically infinite idle timeout.
+BOOST_AUTO_TEST_CASE(nanoseconds_max_idle_timeout_keeps_the_worker)
+{
+    std::promise<void> finalized;
+    auto retired = finalized.get_future();
+    pal::thread_pool pool(pal::pool_options{.max_workers = 2,
+                                            .idle_timeout = std::chrono::nanoseconds::max(),
+                                            .finalizer = [&finalized] { finalized.set_value(); }});
+    BOOST_TEST(pool.run([] { return 1; }) == 1);
+    // With the overflow the worker retired at once; a correct pool never gets here in time.
+    BOOST_TEST((retired.wait_for(200ms) == std::future_status::timeout));
+    BOOST_TEST(pool.count_workers() == 1u);
+    BOOST_TEST(pool.join());
+    BOOST_TEST((retired.wait_for(0s) == std::future_status::ready));
+}
+
+// Item 14: serial work does not grow the pool.
+BOOST_AUTO_TEST_CASE(serial_submit_collect_uses_one_worker)
+{
+    pal::thread_pool pool(std::size_t{4});
+    for (int i = 0; i < 200; ++i)
+        BOOST_REQUIRE(pool.submit([i] { return i; }).collect() == i);
+    BOOST_TEST(pool.count_workers() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(serial_void_tasks_and_runs_use_one_worker)
+{
+    pal::thread_pool pool(std::size_t{4});
+    for (int i = 0; i < 100; ++i)
+    {
+        pool.submit([] {}).collect();
+        BOOST_REQUIRE(pool.run([i] { return i; }) == i);
+    }
+    BOOST_TEST(pool.count_workers() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_lazy_map_with_buffer_size_one_uses_one_worker)
+{
+    pal::thread_pool pool(std::size_t{4});
+    std::vector<int> xs(200);
+    for (int i = 0; i < 200; ++i)
+        xs[i] = i;
+    long sum = 0;
+    for (int v : pool.map([](int x) { return x * 2; }, xs, pal::map_options{.buffer_size = 1}))
+        sum += v;
+    BOOST_TEST(sum == 2L * (199 * 200 / 2));
+    BOOST_TEST(pool.count_workers() == 1u);
+}
+
+// Item 15: closed wins over broken.
+BOOST_AUTO_TEST_CASE(a_broken_and_closed_pool_throws_pool_closed_error)
+{
+    pal::thread_pool pool(pal::pool_options{
+        .max_workers = 1, .initializer = [] { throw std::runtime_error("init boom"); }});
+    auto f = pool.submit([] { return 1; });
+    BOOST_REQUIRE(done_in_time(f));
+    BOOST_REQUIRE(pool.is_broken());
+    BOOST_CHECK_THROW(pool.check(), pal::initializer_error);
+    pool.shutdown();
+    BOOST_REQUIRE(pool.is_broken());
+    BOOST_REQUIRE(pool.is_closed());
+    BOOST_CHECK_THROW(pool.check(), pal::pool_closed_error);
+    BOOST_CHECK_THROW(pool.submit([] { return 0; }), pal::pool_closed_error);
+    BOOST_CHECK_THROW(pool.run([] { return 0; }), pal::pool_closed_error);
+    BOOST_CHECK_THROW(pool.spawn_workers(), pal::pool_closed_error);
+    BOOST_CHECK_THROW(pool.spawn_workers(1), pal::pool_closed_error);
+    BOOST_CHECK_THROW(pool.test(), pal::pool_closed_error);
+    BOOST_CHECK_THROW(
+        {
+            for (int v : pool.map([](int x) { return x; }, std::vector<int>{1, 2}))
+                (void)v;
+        },
+        pal::pool_closed_error);
+    BOOST_CHECK_THROW((void)pool.map_all([](int x) { return x; }, std::vector<int>{1, 2}),
+                      pal::pool_closed_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -165,6 +165,7 @@ public:
     static constexpr std::uint32_t tracked_bit = 1;
     static constexpr std::uint32_t blocking_never_bit = 2;
     static constexpr std::uint32_t continuation_bit = 4;
+    static constexpr std::uint32_t blocking_always_bit = 8;
 
     basic_executor_type(const basic_executor_type& o) noexcept
         : pool_(o.pool_), allocator_(o.allocator_), bits_(o.bits_)
@@ -211,11 +212,18 @@ public:
 
     basic_executor_type require(net::execution::blocking_t::possibly_t) const
     {
-        return basic_executor_type(pool_, allocator_, bits_ & ~blocking_never_bit);
+        return basic_executor_type(pool_, allocator_, bits_ & ~blocking_bits);
     }
     basic_executor_type require(net::execution::blocking_t::never_t) const
     {
-        return basic_executor_type(pool_, allocator_, bits_ | blocking_never_bit);
+        return basic_executor_type(pool_, allocator_, (bits_ & ~blocking_bits) | blocking_never_bit);
+    }
+    /// execute() returns once the function has run: inline on one of the pool's workers, else
+    /// on a worker while the caller waits. An exception the function throws reaches the caller.
+    basic_executor_type require(net::execution::blocking_t::always_t) const
+    {
+        return basic_executor_type(pool_, allocator_,
+                                   (bits_ & ~blocking_bits) | blocking_always_bit);
     }
     basic_executor_type require(net::execution::relationship_t::fork_t) const
     {
@@ -254,6 +262,8 @@ public:
     thread_pool& query(net::execution::context_t) const noexcept { return *pool_; }
     net::execution::blocking_t query(net::execution::blocking_t) const noexcept
     {
+        if (bits_ & blocking_always_bit)
+            return net::execution::blocking.always;
         return (bits_ & blocking_never_bit)
                    ? net::execution::blocking_t(net::execution::blocking.never)
                    : net::execution::blocking_t(net::execution::blocking.possibly);
@@ -295,7 +305,15 @@ public:
         return !(a == b);
     }
 
-    /// Runs `f` on the pool: inline when possibly-blocking and called on a worker, else queued.
+    /**
+     * Runs `f` on the pool: inline when possibly-blocking and called on a worker, else queued.
+     * `f` is called as a non-const lvalue. An exception escaping a queued or inline
+     * possibly-blocking call goes to `on_task_exception` (Asio's pool does not return it to the
+     * caller of dispatch either: it rethrows it from the pool's run loop). With blocking.always
+     * the call is synchronous and the exception propagates to the caller; on a closed or broken
+     * pool, or when shutdown drops the queued function, the caller gets pool_closed_error or the
+     * broken pool's error.
+     */
     template <typename Function>
     void execute(Function&& f) const;
 
@@ -311,16 +329,15 @@ public:
     template <typename Function, typename OtherAllocator>
     void dispatch(Function&& f, const OtherAllocator& a) const
     {
-        basic_executor_type<OtherAllocator, Bits & ~tracked_bit>(pool_, a,
-                                                                 bits_ & ~blocking_never_bit)
+        basic_executor_type<OtherAllocator, Bits & ~tracked_bit>(pool_, a, bits_ & ~blocking_bits)
             .execute(std::forward<Function>(f));
     }
     /// Queues `f`, never running it here.
     template <typename Function, typename OtherAllocator>
     void post(Function&& f, const OtherAllocator& a) const
     {
-        basic_executor_type<OtherAllocator, Bits & ~tracked_bit>(pool_, a,
-                                                                 bits_ | blocking_never_bit)
+        basic_executor_type<OtherAllocator, Bits & ~tracked_bit>(
+            pool_, a, (bits_ & ~blocking_bits) | blocking_never_bit)
             .execute(std::forward<Function>(f));
     }
     /// As post; `f` continues the caller.
@@ -328,7 +345,7 @@ public:
     void defer(Function&& f, const OtherAllocator& a) const
     {
         basic_executor_type<OtherAllocator, Bits & ~tracked_bit>(
-            pool_, a, bits_ | blocking_never_bit | continuation_bit)
+            pool_, a, (bits_ & ~blocking_bits) | blocking_never_bit | continuation_bit)
             .execute(std::forward<Function>(f));
     }
 
@@ -336,6 +353,8 @@ private:
     friend class thread_pool;
     template <typename, std::uint32_t>
     friend class basic_executor_type;
+
+    static constexpr std::uint32_t blocking_bits = blocking_never_bit | blocking_always_bit;
 
     basic_executor_type(thread_pool* p, const Allocator& a, std::uint32_t bits) noexcept
         : pool_(p), allocator_(a), bits_(bits)

@@ -26,6 +26,59 @@
 
 namespace asio_pal::detail {
 
+/// For tests only: while positive, each attempt to start a worker thread fails with
+/// std::system_error (resource_unavailable_try_again) and takes one off the count.
+inline std::atomic<int> failing_thread_starts{0};
+
+/// What a pool's worker thread shares with the bodies of the tasks it runs; lives on the worker's
+/// stack.
+struct worker_context
+{
+    /// The pool's count of busy workers whose task has returned; null once a task of the worker
+    /// has destroyed the pool.
+    std::atomic<std::size_t>* finishing = nullptr;
+    /// Set while the worker runs a node from its queue and no task body has started yet: the
+    /// first body to start is that node's (tasks run inline inside it start later).
+    bool loop_task = false;
+    /// That body has returned and was counted in *finishing.
+    bool returned = false;
+    /// A task of this worker destroyed the pool: the worker must touch nothing of it.
+    bool orphaned = false;
+};
+
+/// The context of the worker running on this thread, if any.
+inline thread_local worker_context* this_worker_context = nullptr;
+
+/// Brackets the body of a task that a pool's worker runs: once the body has returned, the
+/// worker counts as free even though it has yet to publish the result, so a caller who submits
+/// its next task as soon as it has that result does not make the pool start a worker for it.
+class task_body_scope
+{
+public:
+    task_body_scope() noexcept
+    {
+        worker_context* c = this_worker_context;
+        if (c && c->loop_task)
+        {
+            c->loop_task = false;
+            c_ = c;
+        }
+    }
+    ~task_body_scope()
+    {
+        if (c_ && c_->finishing)
+        {
+            c_->returned = true;
+            c_->finishing->fetch_add(1, std::memory_order_release);
+        }
+    }
+    task_body_scope(const task_body_scope&) = delete;
+    task_body_scope& operator=(const task_body_scope&) = delete;
+
+private:
+    worker_context* c_ = nullptr;
+};
+
 class thread_pool_core final : public task_owner, public exit_participant
 {
 public:
@@ -44,9 +97,16 @@ public:
     /// Takes the caller's reference to `s` only on success.
     void submit(state_base* s);
 
-    /// Queues a posted function (executor `execute`); never throws. On a closed or broken pool
-    /// the function is destroyed unrun and the loss is reported to on_task_exception.
+    /// Queues a posted function (executor `execute`); never throws. On a closed or broken pool,
+    /// or when no worker is alive and none could be started, the function is destroyed unrun
+    /// and the loss is reported to on_task_exception.
     void post(task_node* n) noexcept;
+
+    /// As post(), but a node that is refused is left to the caller, with the reason returned.
+    std::exception_ptr try_post(task_node* n) noexcept;
+
+    /// Why the pool takes no work: pool_closed_error, or the broken pool's error.
+    std::exception_ptr unusable_error() const;
 
     std::size_t count_workers() const;
     std::size_t count_busy_workers() const;
@@ -56,6 +116,9 @@ public:
     std::size_t spawn_workers(std::optional<std::size_t> n);
     bool join(deadline_t deadline);
     bool shutdown();
+    /// shutdown() for the pool's destructor: also when called by one of the pool's own workers
+    /// (a task dropped the pool's last owner), it waits for every other worker to exit.
+    void shutdown_for_destruction() noexcept;
     void check() const;
     bool is_closed() const;
     bool is_terminated() const;
@@ -104,6 +167,10 @@ private:
     void join_zombies(lock_type& lock) noexcept;
     void worker_main(worker* w) noexcept;
     bool idle_wait(lock_type& lock, worker& w);
+    /// The destructor's part when a task of this pool destroys it: the calling worker's thread
+    /// is detached and its loop told to leave without touching the pool again.
+    void orphan_this_worker() noexcept;
+    std::exception_ptr closed_error(const char* detail) const;
 
     /// How long a worker that just ran a task watches for the next before it sleeps.
     static constexpr std::chrono::microseconds worker_spin{50};
@@ -130,6 +197,7 @@ private:
     std::atomic<bool> spinning_{false};    // a worker is watching pushes_
     std::vector<task_id_t> cancelled_;
     std::atomic<std::size_t> work_{0};
+    std::atomic<std::size_t> finishing_{0}; // see pool_counts::finishing
 };
 
 } // namespace asio_pal::detail

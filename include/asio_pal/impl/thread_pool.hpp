@@ -9,8 +9,11 @@
 
 #include "asio_pal/detail/task_state.hpp"
 
+#include <condition_variable>
+#include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <utility>
 
 namespace asio_pal {
@@ -53,9 +56,10 @@ public:
         // Free the node before the call, so the function may post again into warm memory.
         F f(std::move(f_));
         destroy();
+        task_body_scope body;
         try
         {
-            std::move(f)();
+            f(); // an lvalue call: all that Asio's executor requirements ask of a function
         }
         catch (...)
         {
@@ -83,6 +87,70 @@ private:
     [[no_unique_address]] Allocator allocator_;
 };
 
+/// A blocking.always execute() from outside the pool: lives on the caller's stack, which waits
+/// until a worker has run the function (or the pool has dropped it).
+template <typename F>
+class blocking_function final : public task_node
+{
+public:
+    explicit blocking_function(F& f) noexcept : f_(f) {}
+
+    bool claim() noexcept override { return true; }
+
+    void run() noexcept override
+    {
+        std::exception_ptr e;
+        {
+            task_body_scope body;
+            try
+            {
+                f_();
+            }
+            catch (...)
+            {
+                e = std::current_exception();
+            }
+        }
+        finish(std::move(e), true);
+    }
+
+    bool withdraw(task_id_t& cancelled_id) noexcept override
+    {
+        cancelled_id = 0;
+        return true;
+    }
+
+    void discard(bool) noexcept override { finish(nullptr, false); }
+
+    /// Waits for the outcome; rethrows the function's exception. False when it was dropped.
+    bool wait()
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        done_cv_.wait(lock, [this] { return done_; });
+        if (error_)
+            std::rethrow_exception(error_);
+        return ran_;
+    }
+
+private:
+    void finish(std::exception_ptr e, bool ran) noexcept
+    {
+        // Notify with the lock held: the waiter frees this node as soon as it can see done_.
+        std::lock_guard<std::mutex> lock(mutex_);
+        error_ = std::move(e);
+        ran_ = ran;
+        done_ = true;
+        done_cv_.notify_one();
+    }
+
+    F& f_;
+    std::mutex mutex_;
+    std::condition_variable done_cv_;
+    std::exception_ptr error_;
+    bool done_ = false;
+    bool ran_ = false;
+};
+
 /// Binds `f` to decay-copied `args`; invoked once, with rvalues (as std::thread does).
 template <typename F, typename... Args>
 auto bind_task(F&& f, Args&&... args)
@@ -101,7 +169,11 @@ inline thread_pool_core& pool_access::core(thread_pool& p) noexcept
 template <typename T, typename Fn>
 future<T> submit_packaged(thread_pool_core& core, Fn&& fn)
 {
-    auto* s = new packaged_state<T, std::decay_t<Fn>>(std::forward<Fn>(fn));
+    auto body = [fn = std::forward<Fn>(fn)]() mutable -> decltype(auto) {
+        task_body_scope scope;
+        return fn();
+    };
+    auto* s = new packaged_state<T, decltype(body)>(std::move(body));
     state_ptr<result_state<T>> result(s);
     s->add_ref(); // the queue's reference
     try
@@ -159,12 +231,28 @@ void thread_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) co
 {
     using function_type = std::decay_t<Function>;
     detail::thread_pool_core& core = *pool_->core_;
+    if ((bits_ & blocking_always_bit) != 0)
+    {
+        // A synchronous call, on a worker: the exception is the caller's.
+        function_type tmp(std::forward<Function>(f));
+        if (core.running_in_this_thread())
+        {
+            tmp();
+            return;
+        }
+        detail::blocking_function<function_type> node(tmp);
+        if (std::exception_ptr why = core.try_post(&node))
+            std::rethrow_exception(why);
+        if (!node.wait())
+            std::rethrow_exception(core.unusable_error());
+        return;
+    }
     if ((bits_ & blocking_never_bit) == 0 && core.running_in_this_thread())
     {
         function_type tmp(std::forward<Function>(f));
         try
         {
-            std::move(tmp)();
+            tmp();
         }
         catch (...)
         {

@@ -33,8 +33,9 @@ thread_pool::thread_pool(pool_options options)
 thread_pool::~thread_pool()
 {
     // Workers first, then the services: handlers they destroy may hold tracked executors
-    // that still point at the core.
-    core_->shutdown();
+    // that still point at the core. When a task of this pool is destroying it, its worker is
+    // the one left running; the core's destructor sends it off without the pool.
+    core_->shutdown_for_destruction();
     net::execution_context::shutdown();
     net::execution_context::destroy();
 }

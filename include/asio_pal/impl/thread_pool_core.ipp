@@ -20,6 +20,8 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include <pthread.h>
@@ -35,21 +37,41 @@ thread_pool_core::thread_pool_core(pool_options o) : options_(std::move(o))
 
 thread_pool_core::~thread_pool_core()
 {
-    shutdown();
+    shutdown_for_destruction();
+    if (running_in_this_thread())
+        orphan_this_worker();
     unregister_at_exit(this);
 }
 
 pool_counts thread_pool_core::counts_locked() const noexcept
 {
-    return {pending_, alive_, busy_, retiring_, options_.max_workers};
+    return {pending_,
+            alive_,
+            busy_,
+            retiring_,
+            options_.max_workers,
+            finishing_.load(std::memory_order_acquire)};
+}
+
+std::exception_ptr thread_pool_core::closed_error(const char* detail) const
+{
+    return std::make_exception_ptr(
+        pool_closed_error("asio_pal: pool '" + options_.name + "' is closed" + detail));
 }
 
 void thread_pool_core::throw_if_unusable_locked() const
 {
+    // Closed wins over broken, as in asyncpal: the user's own shutdown is the likelier news.
     if (closed_)
         throw pool_closed_error("asio_pal: pool '" + options_.name + "' is closed");
     if (broken_)
         std::rethrow_exception(broken_);
+}
+
+std::exception_ptr thread_pool_core::unusable_error() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return closed_ ? closed_error("") : broken_;
 }
 
 void thread_pool_core::submit(state_base* s)
@@ -59,6 +81,7 @@ void thread_pool_core::submit(state_base* s)
     s->set_owner(this);
     s->mark_submitted();
     ++pending_;
+    std::exception_ptr not_grown;
     if (std::size_t n = workers_needed(counts_locked()))
     {
         try
@@ -73,6 +96,8 @@ void thread_pool_core::submit(state_base* s)
                 --pending_;
                 throw;
             }
+            // The live workers run it (the last to leave stays if none could replace it).
+            not_grown = std::current_exception();
         }
     }
     queue_.push(s);
@@ -83,24 +108,29 @@ void thread_pool_core::submit(state_base* s)
     lock.unlock();
     if (w)
         w->wakeup.notify_one();
+    if (not_grown)
+        report_exception(std::move(not_grown));
 }
 
 void thread_pool_core::post(task_node* n) noexcept
 {
-    lock_type lock(mutex_);
-    if (closed_ || broken_)
+    if (std::exception_ptr why = try_post(n))
     {
-        std::exception_ptr why = closed_ ? std::make_exception_ptr(pool_closed_error(
-                                               "asio_pal: pool '" + options_.name +
-                                               "' is closed; a posted function was discarded"))
-                                         : broken_;
-        lock.unlock();
         task_id_t id = 0;
         n->drop(id);
-        report_exception(why);
-        return;
+        report_exception(std::move(why));
     }
+}
+
+std::exception_ptr thread_pool_core::try_post(task_node* n) noexcept
+{
+    lock_type lock(mutex_);
+    if (closed_)
+        return closed_error("; a posted function was discarded");
+    if (broken_)
+        return broken_;
     ++pending_;
+    std::exception_ptr not_grown;
     if (std::size_t k = workers_needed(counts_locked()))
     {
         try
@@ -109,8 +139,13 @@ void thread_pool_core::post(task_node* n) noexcept
         }
         catch (...)
         {
-            // Queued all the same: the next worker to start runs it.
-            report_exception(std::current_exception());
+            if (alive_ == 0)
+            {
+                // Nobody could ever run it: give it back rather than strand it.
+                --pending_;
+                return std::current_exception();
+            }
+            not_grown = std::current_exception();
         }
     }
     queue_.push(n);
@@ -121,6 +156,9 @@ void thread_pool_core::post(task_node* n) noexcept
     lock.unlock();
     if (w)
         w->wakeup.notify_one();
+    if (not_grown)
+        report_exception(std::move(not_grown));
+    return nullptr;
 }
 
 std::size_t thread_pool_core::count_workers() const
@@ -138,7 +176,9 @@ std::size_t thread_pool_core::count_busy_workers() const
 std::size_t thread_pool_core::count_free_workers() const
 {
     std::lock_guard<std::mutex> lock(mutex_);
-    return closed_ ? 0 : counts_locked().free();
+    // Not counts_locked().free(): a worker counts as free for the spawn decision as soon as its
+    // task returns, but to the user only once it has published the result and is back.
+    return closed_ ? 0 : alive_ - busy_ - retiring_;
 }
 
 std::size_t thread_pool_core::count_pending_tasks() const
@@ -174,6 +214,14 @@ void thread_pool_core::spawn_locked(std::size_t n)
         ++alive_;
         try
         {
+            int failing = failing_thread_starts.load(std::memory_order_relaxed);
+            while (failing > 0 && !failing_thread_starts.compare_exchange_weak(failing, failing - 1))
+            {
+            }
+            if (failing > 0)
+                throw std::system_error(
+                    std::make_error_code(std::errc::resource_unavailable_try_again),
+                    "asio_pal: thread start refused (failing_thread_starts)");
             signals_blocked blocked;
             it->thread = std::thread([this, w = &*it] { worker_main(w); });
         }
@@ -338,6 +386,62 @@ bool thread_pool_core::shutdown()
     return first;
 }
 
+void thread_pool_core::shutdown_for_destruction() noexcept
+{
+    const bool own_worker = running_in_this_thread();
+    if (!own_worker)
+    {
+        shutdown();
+        return;
+    }
+    // A task dropped the pool's last owner. Its own worker keeps running that task; every other
+    // worker must be gone before the pool's memory is.
+    lock_type lock(mutex_);
+    if (!closed_)
+    {
+        closed_ = true;
+        stopping_ = true;
+        node_queue q = drain_locked();
+        lock.unlock();
+        drop_drained(std::move(q));
+        lock.lock();
+    }
+    ++state_waiters_;
+    state_changed_.wait(lock, [this] { return alive_ == 1; });
+    --state_waiters_;
+    join_zombies(lock);
+}
+
+void thread_pool_core::orphan_this_worker() noexcept
+{
+    // Called on the worker whose task is destroying the pool, after every other worker left.
+    const auto me = std::this_thread::get_id();
+    for (worker& w : workers_)
+        if (w.thread.get_id() == me)
+            w.thread.detach();
+    worker_context* ctx = this_worker_context;
+    if (ctx)
+    {
+        ctx->orphaned = true;
+        ctx->finishing = nullptr;
+    }
+    // A worker's finalizer runs before it leaves; this one leaves the pool here.
+    if (options_.finalizer)
+    {
+        try
+        {
+            options_.finalizer();
+        }
+        catch (...)
+        {
+            report_exception(nested_error<finalizer_error>(
+                "asio_pal: finalizer of pool '" + options_.name + "' failed",
+                std::current_exception()));
+        }
+    }
+    set_current_owner(nullptr);
+}
+
 void thread_pool_core::check() const
 {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -415,9 +519,11 @@ bool thread_pool_core::idle_wait(lock_type& lock, worker& w)
     w.signalled = false;
     idle_.push_back(&w);
     bool timed_out = false;
-    if (has_timeout)
+    const auto deadline =
+        has_timeout ? saturating_deadline(std::chrono::steady_clock::now(), *options_.idle_timeout)
+                    : std::chrono::steady_clock::time_point::max();
+    if (deadline != std::chrono::steady_clock::time_point::max())
     {
-        auto deadline = std::chrono::steady_clock::now() + *options_.idle_timeout;
         while (!w.signalled)
         {
             if (w.wakeup.wait_until(lock, deadline) == std::cv_status::timeout)
@@ -441,110 +547,153 @@ bool thread_pool_core::idle_wait(lock_type& lock, worker& w)
 
 void thread_pool_core::worker_main(worker* w) noexcept
 {
+    worker_context ctx;
+    ctx.finishing = &finishing_;
+    this_worker_context = &ctx;
     set_current_owner(this);
     {
         std::string name = options_.name.substr(0, 10) + "-" + std::to_string(w->serial % 10000);
         pthread_setname_np(pthread_self(), name.c_str());
     }
-    bool initialized = true;
-    if (options_.initializer)
+    // A task, initializer or finalizer that destroys the pool leaves this worker orphaned: from
+    // then on `this` is gone.
+    auto leave_orphaned = [&ctx] {
+        if (!ctx.orphaned)
+            return false;
+        this_worker_context = nullptr;
+        return true;
+    };
+    for (;;)
     {
-        try
-        {
-            options_.initializer();
-        }
-        catch (...)
-        {
-            initialized = false;
-            break_pool(nested_error<initializer_error>("asio_pal: initializer of pool '" +
-                                                       options_.name + "' failed",
-                                                       std::current_exception()));
-        }
-    }
-    lock_type lock(mutex_);
-    bool just_ran = false;
-    while (initialized && !stopping_ && !broken_)
-    {
-        if (task_node* n = queue_.pop())
-        {
-            if (!n->claim())
-            {
-                // Withdrawn or run inline by its waiter: only the queue's hold is left.
-                lock.unlock();
-                task_id_t id = 0;
-                n->drop(id);
-                lock.lock();
-                continue;
-            }
-            --pending_;
-            ++busy_;
-            lock.unlock();
-            n->run();
-            lock.lock();
-            --busy_;
-            ++w->tasks_done;
-            if (busy_ == 0 && pending_ == 0)
-                notify_state_locked();
-            if (task_limit_reached(w->tasks_done, options_.max_tasks_per_worker))
-                break;
-            just_ran = true;
-            continue;
-        }
-        if (std::exchange(just_ran, false) && !spinning_.exchange(true))
-        {
-            // Work often comes right back (a serial caller submits its next task as soon as
-            // it has the result): one worker at a time watches for it a moment before
-            // sleeping, which would cost the submitter a wake-up, often on the other CPU.
-            // Posts meanwhile wake nobody (this worker is not in idle_): whatever the spin saw,
-            // look at the queue again before sleeping.
-            std::uint64_t seen = pushes_.load(std::memory_order_relaxed);
-            lock.unlock();
-            (void)spin_until([&] { return pushes_.load(std::memory_order_acquire) != seen; },
-                             worker_spin);
-            spinning_.store(false, std::memory_order_relaxed);
-            lock.lock();
-            continue;
-        }
-        if (!idle_wait(lock, *w))
-            break;
-    }
-    ++retiring_;
-    lock.unlock();
-    if (initialized && options_.finalizer)
-    {
-        try
-        {
-            options_.finalizer();
-        }
-        catch (...)
-        {
-            break_pool(nested_error<finalizer_error>("asio_pal: finalizer of pool '" +
-                                                     options_.name + "' failed",
-                                                     std::current_exception()));
-        }
-    }
-    lock.lock();
-    --retiring_;
-    --alive_;
-    zombies_.splice(zombies_.end(), workers_, w->self);
-    if (!closed_ && !broken_)
-    {
-        // Replace this worker when work is waiting (max_tasks_per_worker recycling, or work
-        // that arrived while it retired).
-        if (std::size_t k = workers_needed(counts_locked()))
+        bool initialized = true;
+        if (options_.initializer)
         {
             try
             {
-                spawn_locked(k);
+                options_.initializer();
             }
             catch (...)
             {
-                report_exception(std::current_exception());
+                if (leave_orphaned())
+                    return;
+                initialized = false;
+                break_pool(nested_error<initializer_error>("asio_pal: initializer of pool '" +
+                                                           options_.name + "' failed",
+                                                           std::current_exception()));
+            }
+            if (leave_orphaned())
+                return;
+        }
+        lock_type lock(mutex_);
+        bool just_ran = false;
+        while (initialized && !stopping_ && !broken_)
+        {
+            if (task_node* n = queue_.pop())
+            {
+                if (!n->claim())
+                {
+                    // Withdrawn or run inline by its waiter: only the queue's hold is left.
+                    lock.unlock();
+                    task_id_t id = 0;
+                    n->drop(id);
+                    lock.lock();
+                    continue;
+                }
+                --pending_;
+                ++busy_;
+                lock.unlock();
+                ctx.loop_task = true;
+                n->run();
+                ctx.loop_task = false;
+                if (leave_orphaned())
+                    return;
+                const bool returned = std::exchange(ctx.returned, false);
+                lock.lock();
+                --busy_;
+                if (returned)
+                    finishing_.fetch_sub(1, std::memory_order_relaxed);
+                ++w->tasks_done;
+                if (busy_ == 0 && pending_ == 0)
+                    notify_state_locked();
+                if (task_limit_reached(w->tasks_done, options_.max_tasks_per_worker))
+                    break;
+                just_ran = true;
+                continue;
+            }
+            if (std::exchange(just_ran, false) && !spinning_.exchange(true))
+            {
+                // Work often comes right back (a serial caller submits its next task as soon as
+                // it has the result): one worker at a time watches for it a moment before
+                // sleeping, which would cost the submitter a wake-up, often on the other CPU.
+                // Posts meanwhile wake nobody (this worker is not in idle_): whatever the spin
+                // saw, look at the queue again before sleeping.
+                std::uint64_t seen = pushes_.load(std::memory_order_relaxed);
+                lock.unlock();
+                (void)spin_until([&] { return pushes_.load(std::memory_order_acquire) != seen; },
+                                 worker_spin);
+                spinning_.store(false, std::memory_order_relaxed);
+                lock.lock();
+                continue;
+            }
+            if (!idle_wait(lock, *w))
+                break;
+        }
+        ++retiring_;
+        lock.unlock();
+        if (initialized && options_.finalizer)
+        {
+            try
+            {
+                options_.finalizer();
+            }
+            catch (...)
+            {
+                if (leave_orphaned())
+                    return;
+                break_pool(nested_error<finalizer_error>("asio_pal: finalizer of pool '" +
+                                                         options_.name + "' failed",
+                                                         std::current_exception()));
+            }
+            if (leave_orphaned())
+                return;
+        }
+        lock.lock();
+        --retiring_;
+        --alive_;
+        std::exception_ptr not_replaced;
+        if (!closed_ && !broken_)
+        {
+            // Replace this worker when work is waiting (max_tasks_per_worker recycling, or work
+            // that arrived while it retired).
+            if (std::size_t k = workers_needed(counts_locked()))
+            {
+                try
+                {
+                    spawn_locked(k);
+                }
+                catch (...)
+                {
+                    not_replaced = std::current_exception();
+                }
             }
         }
+        if (not_replaced)
+        {
+            // No thread for a replacement: this one takes its place, initializer first, rather
+            // than leave queued work to workers that may all be leaving too (or none at all).
+            // It reports while still counted, so the pool cannot be destroyed under it.
+            ++alive_;
+            w->tasks_done = 0;
+            lock.unlock();
+            report_exception(std::move(not_replaced));
+            continue;
+        }
+        zombies_.splice(zombies_.end(), workers_, w->self);
+        notify_state_locked();
+        lock.unlock();
+        break;
     }
-    notify_state_locked();
-    lock.unlock();
+    this_worker_context = nullptr;
     set_current_owner(nullptr);
 }
 
