@@ -219,7 +219,8 @@ template <class E>
 [[noreturn]] void throw_future_error(layer_ref l, bool nested)
 {
     // Only the future_errc constructor is public; the category is always "future".
-    std::future_error e(static_cast<std::future_errc>(l.code));
+    // Through int: an out-of-range 64-bit value converted to the enumeration is undefined.
+    std::future_error e(static_cast<std::future_errc>(static_cast<int>(l.code)));
     throw_as(with_what<std::logic_error>(std::move(e), l.message), nested);
 }
 
