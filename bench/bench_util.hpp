@@ -367,7 +367,7 @@ struct comparison
             std::printf("    %-30s %12s %-8s (%s..%s)   cpu %s\n",
                         side == 0 ? "asio_pal" : peer_name, med, unit.c_str(),
                         compact(min_of(v)).c_str(), compact(max_of(v)).c_str(),
-                        spread(c, "%.3f", " us/task").c_str());
+                        spread(c, "%.4g", " us/task").c_str());
         }
         std::printf("    ratio %s   cpu ratio %s   (above 1: asio_pal better)\n",
                     spread(ratios(), "%.2f", "x").c_str(),

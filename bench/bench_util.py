@@ -106,7 +106,7 @@ def print_comparison(name, unit, lower, ours, peer, ours_cpu, peer_cpu, peer_nam
     print(f"{name}  [{n} rounds, asio_pal and peer alternating]{note}")
     for label, v, c in (("asio_pal", ours, ours_cpu), (peer_name, peer, peer_cpu)):
         print(f"    {label:30} {statistics.median(v):12.1f} {unit:8} "
-              f"({compact(min(v))}..{compact(max(v))})   cpu {spread(c, '{:.3f}', ' us/task')}")
+              f"({compact(min(v))}..{compact(max(v))})   cpu {spread(c, '{:.4g}', ' us/task')}")
     print(f"    ratio {spread(ratios, '{:.2f}', 'x')}   cpu ratio {spread(cpu_ratios, '{:.2f}', 'x')}"
           "   (above 1: asio_pal better)")
     print(f"    per round  asio_pal: {' '.join(map(compact, ours))}   "

@@ -76,8 +76,8 @@ bench::sample peer_hop(net::thread_pool& pool)
 
 int main(int argc, char** argv)
 {
-    bench::run_header header(argc, argv);
     int rounds = bench::rounds(argc, argv);
+    bench::run_header header(argc, argv);
     bench::comparison hop{"co_await async_run hop io -> pool -> io", "us", false, hops};
     pal::thread_pool ours(workers);
     net::thread_pool peer(workers);

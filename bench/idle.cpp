@@ -62,8 +62,8 @@ stamped thread_start()
 
 int main(int argc, char** argv)
 {
-    bench::run_header header(argc, argv);
     int rounds = bench::rounds(argc, argv);
+    bench::run_header header(argc, argv);
 
     // Idle CPU: 2 workers have run work and wait (60 s idle timeout); measure 1 s of quiet.
     bench::series idle_cpu{"idle pool (2 workers) CPU time over 1 s", "ms"};

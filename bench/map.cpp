@@ -62,8 +62,8 @@ void print(const char* name, const bench::sample& s)
 
 int main(int argc, char** argv)
 {
-    bench::run_header header(argc, argv);
     int rounds = bench::rounds(argc, argv);
+    bench::run_header header(argc, argv);
     if (const char* n = std::getenv("BENCH_ITEMS"))
         items = std::atol(n);
     pal::thread_pool pool(2);

@@ -6,6 +6,7 @@
 set -euo pipefail
 build=${1:-build}
 rounds=${2:-11}
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "$0: ROUNDS must be a positive number, got '$rounds'" >&2; exit 2; }
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 exe="$build/bench/bench_map"
 [[ -x $exe ]] || exe="$build/bench_map"

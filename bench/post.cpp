@@ -43,8 +43,8 @@ bench::sample post_all(const Executor& ex)
 
 int main(int argc, char** argv)
 {
-    bench::run_header header(argc, argv);
     int rounds = bench::rounds(argc, argv);
+    bench::run_header header(argc, argv);
     bench::comparison warm{"post 1M tiny tasks, then wait (warm pool)", "tasks/s", true, tasks};
     bench::comparison cold{"same, new pool each round (elastic start)", "tasks/s", true, tasks};
     pal::thread_pool ours(workers);

@@ -493,8 +493,8 @@ int main(int argc, char** argv)
     if (argc >= 2 && std::strcmp(argv[1], exit_at_once) == 0)
         return 0;
 
-    bench::run_header header(argc, argv);
     int rounds = bench::rounds(argc, argv);
+    bench::run_header header(argc, argv);
     int tiny_n = option_value(argc, argv, "--tiny");
     int map_n = option_value(argc, argv, "--map");
     int latency_n = option_value(argc, argv, "--latency");

@@ -85,8 +85,8 @@ bench::sample peer_round_trip(net::thread_pool& pool)
 
 int main(int argc, char** argv)
 {
-    bench::run_header header(argc, argv);
     int rounds = bench::rounds(argc, argv);
+    bench::run_header header(argc, argv);
     bench::comparison tp{"submit 100k + future + collect all", "tasks/s", true, tasks};
     bench::comparison rt{"serial round trip submit -> collect", "us", false, round_trips};
     pal::thread_pool ours(workers);
