@@ -260,6 +260,26 @@ BOOST_AUTO_TEST_CASE(leaked_pools_with_idle_workers_and_queued_tasks)
     }
 }
 
+BOOST_AUTO_TEST_CASE(pools_destroyed_and_made_by_the_exit_time_shutdown)
+{
+    // The exit handler once walked a copy of its list of pools: shutting the outer pool down
+    // destroyed the inner one, and the handler then shut down freed memory.
+    for (int i = 0; i < repeats; ++i)
+    {
+        helper_run run(helper::leaked_pool, {"--chained"}, 8);
+        run.lines_in_order({"leaked: chained pools ready", "leaked: main returning",
+                            "leaked: inner pool destroyed",
+                            "leaked: late exit handler, pool threads left=0"});
+        run.lines_in_order({"leaked: main returning", "leaked: late pool made",
+                            "leaked: late exit handler, pool threads left=0"});
+        run.text_absent("RAN");
+        run.text_absent("timed out");
+        run.quick_exit();
+        if (!run.worth_repeating())
+            break;
+    }
+}
+
 namespace {
 
 void check_running_tasks(helper_run& run, const std::string& leave_line)

@@ -16,6 +16,16 @@
 //   leaked: pending task 0 cancelled      (also 1 and 2; "leaked: pending task K RAN" never)
 //   leaked: late exit handler, pool threads left=0
 //
+// With argument --chained, pools that the exit-time shutdown itself destroys and creates: pool
+// "xl_inner" is owned only by a task queued on the newer pool "xl_outer", so shutting the outer
+// pool down at exit destroys the inner one while the exit handler still has it to do; the
+// cancelled task's callback makes a new pool "xl_late". Exit status 8; lines:
+//   leaked: chained pools ready
+//   leaked: main returning
+//   leaked: inner pool destroyed
+//   leaked: late pool made
+//   leaked: late exit handler, pool threads left=0
+//
 
 #include "asio_pal/thread_pool.hpp"
 
@@ -30,6 +40,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -89,9 +100,57 @@ extern "C" void late_exit_handler()
 
 } // namespace
 
-int main()
+// Destroying the pool it owns says so, so the test sees the inner pool go during the exit.
+struct inner_owner
+{
+    pal::thread_pool* pool;
+    explicit inner_owner(pal::thread_pool* p) : pool(p) {}
+    inner_owner(const inner_owner&) = delete;
+    inner_owner& operator=(const inner_owner&) = delete;
+    ~inner_owner()
+    {
+        delete pool;
+        say("leaked: inner pool destroyed");
+    }
+};
+
+int chained()
+{
+    // Made first, so the exit handler (newest first) reaches it after the outer pool.
+    auto inner = std::make_shared<inner_owner>(new pal::thread_pool(pal::pool_options{
+        .max_workers = 2, .name = "xl_inner", .idle_timeout = std::chrono::seconds(60)}));
+    inner->pool->submit([] {}).collect(std::chrono::seconds(30));
+    busy_pool = new pal::thread_pool(pal::pool_options{
+        .max_workers = 1, .name = "xl_outer", .idle_timeout = std::chrono::seconds(60)});
+    busy_pool->submit([] {
+        started = true;
+        if (!wait_for([] { return busy_pool->is_closed(); }))
+            say("leaked: busy task timed out waiting for the pool to close");
+    });
+    if (!wait_for([] { return started.load(); }))
+    {
+        say("leaked: busy task never started");
+        return 1;
+    }
+    pal::future<void> queued = busy_pool->submit([inner] { say("leaked: queued task RAN"); });
+    inner.reset(); // the queued task holds the only reference now
+    queued.add_callback([](const pal::future<void>&) {
+        // A pool made while the exit handler runs is shut down by it too.
+        idle_pool = new pal::thread_pool(pal::pool_options{
+            .max_workers = 1, .name = "xl_late", .idle_timeout = std::chrono::seconds(60)});
+        idle_pool->spawn_workers(1);
+        say("leaked: late pool made");
+    });
+    say("leaked: chained pools ready");
+    say("leaked: main returning");
+    return 8;
+}
+
+int main(int argc, char** argv)
 {
     std::atexit(late_exit_handler);
+    if (argc > 1 && std::strcmp(argv[1], "--chained") == 0)
+        return chained();
 
     idle_pool = new pal::thread_pool(pal::pool_options{
         .max_workers = 4, .name = "xl_idle", .idle_timeout = std::chrono::seconds(60)});

@@ -9,8 +9,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace asio_pal::detail {
@@ -20,7 +22,11 @@ namespace {
 struct exit_registry
 {
     std::mutex mutex;
+    std::condition_variable done; // signalled when the handler finishes with a participant
     std::vector<exit_participant*> live;
+    // The participant the handler is shutting down (its destructor waits for that to end).
+    exit_participant* in_progress = nullptr;
+    std::thread::id handler_thread;
     int registrations = 0;
     // A pool was made since the handler was last registered (see arm_at_exit).
     std::atomic<bool> rearm{false};
@@ -39,14 +45,25 @@ exit_registry& registry()
 
 extern "C" void asio_pal_shutdown_at_exit()
 {
-    std::vector<exit_participant*> live;
+    // One participant at a time, taken off the list under the lock: shutting one down drops its
+    // pending tasks, whose captured state may own (and so destroy) another pool of the list, and
+    // other threads may create or destroy pools meanwhile. A snapshot of the list would hold
+    // dangling pointers; the list itself never does.
+    exit_registry& r = registry();
+    std::unique_lock<std::mutex> lock(r.mutex);
+    while (!r.live.empty())
     {
-        std::lock_guard<std::mutex> lock(registry().mutex);
-        live.swap(registry().live);
+        // Newest first, as static destruction would.
+        exit_participant* p = r.live.back();
+        r.live.pop_back();
+        r.in_progress = p;
+        r.handler_thread = std::this_thread::get_id();
+        lock.unlock();
+        p->shutdown_at_exit();
+        lock.lock();
+        r.in_progress = nullptr;
+        r.done.notify_all();
     }
-    // Newest first, as static destruction would.
-    for (auto it = live.rbegin(); it != live.rend(); ++it)
-        (*it)->shutdown_at_exit();
 }
 
 } // namespace
@@ -84,8 +101,14 @@ void arm_at_exit() noexcept
 void unregister_at_exit(exit_participant* p) noexcept
 {
     exit_registry& r = registry();
-    std::lock_guard<std::mutex> lock(r.mutex);
+    std::unique_lock<std::mutex> lock(r.mutex);
     r.live.erase(std::remove(r.live.begin(), r.live.end(), p), r.live.end());
+    // Destroyed on another thread while the exit handler shuts it down: wait for the handler to
+    // let go. (On the handler's own thread the participant is destroying itself from inside its
+    // shutdown, which its own destructor must cope with.)
+    r.done.wait(lock, [&] {
+        return r.in_progress != p || r.handler_thread == std::this_thread::get_id();
+    });
 }
 
 } // namespace asio_pal::detail
