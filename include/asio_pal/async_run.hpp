@@ -62,7 +62,7 @@ private:
         // From a worker: dispatch to the handler's executor. Otherwise (cancellation inside
         // emit(), refusal inside the initiating function, shutdown): post.
         auto args = this->status() == task_status::completed
-                        ? collect_args<R>::take(*this)
+                        ? collect_args<R>::take_or_failure(*this)
                         : collect_args<R>::failure(this->status() == task_status::failed
                                                        ? this->error()
                                                        : this->cancelled_exception());

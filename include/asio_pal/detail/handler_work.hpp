@@ -8,6 +8,8 @@
 #ifndef ASIO_PAL_DETAIL_HANDLER_WORK_HPP
 #define ASIO_PAL_DETAIL_HANDLER_WORK_HPP
 
+#include "asio_pal/detail/task_state.hpp"
+
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -60,7 +62,9 @@ public:
     }
 
     /// Completes with `args` through the handler's executor: dispatched when `post` is false
-    /// (the caller is a worker, not the initiating function), else posted.
+    /// (the caller is a worker, not the initiating function), else posted. Always posted from
+    /// inside a cancel(): the handler could otherwise run, and destroy its operation, while the
+    /// canceller is still using it.
     template <typename... Args>
     void complete(bool post, Args&&... args)
     {
@@ -71,7 +75,7 @@ public:
                 slot.clear();
             std::apply(std::move(h), std::move(a));
         };
-        if (post)
+        if (post || inside_cancel())
             net::post(ex, std::move(f));
         else
             net::dispatch(ex, std::move(f));

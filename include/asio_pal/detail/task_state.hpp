@@ -138,6 +138,11 @@ private:
 class state_base;
 
 /// The pool side of a task's life, seen from its state.
+///
+/// A future may outlive its pool, and may call into it (cancel a running task) at the moment the
+/// pool is being destroyed on another thread. So a state never calls its owner through a bare
+/// pointer: it pins the owner first (owner_pin), which succeeds only while the owner is live, and
+/// an owner's destructor calls retire_owner() first, which waits for every pin to go.
 class task_owner
 {
 public:
@@ -150,11 +155,49 @@ public:
     /// Reports an exception that has no future to go to.
     virtual void report_exception(std::exception_ptr e) noexcept = 0;
     /// How long a blocking wait on one of this owner's tasks spins before it sleeps (0: none).
+    /// Read once, when a task is given to the owner.
     virtual std::chrono::nanoseconds wait_spin() const noexcept { return {}; }
 
+    /// Identifies this owner among every owner the process ever had (addresses are reused).
+    std::uint64_t owner_serial() const noexcept { return serial_; }
+
 protected:
-    ~task_owner() = default;
+    task_owner();
+    ~task_owner();
+
+    /// Call first in the derived destructor: from its return on, no state calls into this
+    /// owner. Waits for calls in progress on other threads. Idempotent.
+    void retire_owner() noexcept;
+
+private:
+    friend class owner_pin;
+
+    const std::uint64_t serial_;
+    std::atomic<std::uint32_t> pins_{0};
+    bool retired_ = false;
 };
+
+/// A call into an owner that may be gone: holds it live for the pin's scope, or is empty when the
+/// owner (identified by address and serial) has retired.
+class owner_pin
+{
+public:
+    owner_pin(task_owner* o, std::uint64_t serial) noexcept;
+    ~owner_pin();
+    owner_pin(const owner_pin&) = delete;
+    owner_pin& operator=(const owner_pin&) = delete;
+
+    explicit operator bool() const noexcept { return o_ != nullptr; }
+    task_owner* operator->() const noexcept { return o_; }
+
+private:
+    task_owner* o_ = nullptr;
+};
+
+/// True while this thread is inside a cancel() of some task. Completions that such a cancel
+/// triggers are posted, never dispatched: a dispatched handler could destroy the operation (and
+/// the canceller running in its cancellation slot) before the cancel returns.
+bool inside_cancel() noexcept;
 
 /// The owner whose worker is running on this thread, if any.
 task_owner* current_owner() noexcept;
@@ -216,7 +259,6 @@ public:
     bool is_done() const noexcept { return is_final(status_.load(std::memory_order_acquire)); }
     task_id_t id() const noexcept { return id_; }
     bool cancel_flag() const noexcept { return cancel_flag_.load(std::memory_order_acquire); }
-    task_owner* owner() const noexcept { return owner_; }
     std::exception_ptr error() const noexcept { return error_; }
     task_duration duration() const noexcept;
 
@@ -248,7 +290,12 @@ public:
     std::exception_ptr cancelled_exception() const;
 
     /// Called by the owner just before it queues the state.
-    void set_owner(task_owner* o) noexcept { owner_ = o; }
+    void set_owner(task_owner* o) noexcept
+    {
+        owner_ = o;
+        owner_serial_ = o->owner_serial();
+        wait_spin_ = o->wait_spin();
+    }
     void mark_submitted() noexcept;
 
 protected:
@@ -300,7 +347,11 @@ private:
     std::atomic<std::uint32_t> status_{static_cast<std::uint32_t>(task_status::pending)};
     std::atomic<std::uint32_t> refs_{1};
     std::atomic<bool> cancel_flag_{false};
+    // Call the owner only through an owner_pin (it may be gone), except from one of its own
+    // workers (current_owner() == owner_), which it cannot outlive.
     task_owner* owner_ = nullptr;
+    std::uint64_t owner_serial_ = 0;
+    std::chrono::nanoseconds wait_spin_{0};
     task_id_t id_;
     std::atomic<std::int64_t> t_submit_{0};
     std::atomic<std::int64_t> t_start_{0};

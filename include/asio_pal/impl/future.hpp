@@ -93,6 +93,33 @@ struct collect_args
             return std::make_tuple(std::exception_ptr(), std::optional<T>(std::move(s.value())));
     }
 
+    /// from(), or the exception that copying the value threw (bad_alloc on a large vector, a
+    /// type whose copy throws): the handler receives it instead of the program terminating.
+    static auto from_or_failure(result_state<T>& s)
+    {
+        try
+        {
+            return from(s);
+        }
+        catch (...)
+        {
+            return failure(std::current_exception());
+        }
+    }
+
+    /// take(), or the exception that moving the value out threw.
+    static auto take_or_failure(result_state<T>& s)
+    {
+        try
+        {
+            return take(s);
+        }
+        catch (...)
+        {
+            return failure(std::current_exception());
+        }
+    }
+
     static auto failure(std::exception_ptr e)
     {
         if constexpr (std::is_void_v<T>)
@@ -136,7 +163,7 @@ public:
     {
         if constexpr (Collect)
             std::apply([&](auto&&... a) { work_.complete(post, std::move(a)...); },
-                       collect_args<T>::from(s));
+                       collect_args<T>::from_or_failure(s));
         else
             work_.complete(post, boost::system::error_code());
     }

@@ -17,6 +17,7 @@
 #include <ctime>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -29,6 +30,45 @@ namespace {
 std::atomic<task_id_t> next_task_id{1};
 
 thread_local task_owner* this_thread_owner = nullptr;
+
+thread_local int cancel_depth = 0;
+
+// Owners that are live (constructed, not retired), keyed by address, with their serials.
+// Never destroyed: owners may retire during static destruction.
+struct owner_registry
+{
+    std::mutex mutex;
+    std::unordered_map<const task_owner*, std::uint64_t> live;
+    std::uint64_t next_serial = 1;
+};
+
+owner_registry& owners()
+{
+    static owner_registry* r = new owner_registry;
+    return *r;
+}
+
+std::uint64_t register_owner(const task_owner* o)
+{
+    owner_registry& r = owners();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    std::uint64_t serial = r.next_serial++;
+    r.live.emplace(o, serial);
+    return serial;
+}
+
+// Pins this thread holds, by owner: an owner retired from inside a call made through its own pin
+// (a callback that drops the last reference to the pool) must not wait for itself.
+thread_local const task_owner* pinned_here = nullptr;
+thread_local std::uint32_t pinned_here_count = 0;
+
+struct cancel_scope
+{
+    cancel_scope() noexcept { ++cancel_depth; }
+    ~cancel_scope() { --cancel_depth; }
+    cancel_scope(const cancel_scope&) = delete;
+    cancel_scope& operator=(const cancel_scope&) = delete;
+};
 
 // Sleeps while *word == expected, until woken or until the absolute steady-clock deadline.
 // Returns false on timeout.
@@ -62,6 +102,65 @@ void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept
 }
 
 } // namespace
+
+task_owner::task_owner() : serial_(register_owner(this)) {}
+
+task_owner::~task_owner()
+{
+    retire_owner();
+}
+
+void task_owner::retire_owner() noexcept
+{
+    if (retired_)
+        return;
+    retired_ = true;
+    {
+        owner_registry& r = owners();
+        std::lock_guard<std::mutex> lock(r.mutex);
+        r.live.erase(this);
+    }
+    // No new pin can be taken now; wait for the ones in flight on other threads.
+    std::uint32_t mine = pinned_here == this ? pinned_here_count : 0;
+    for (std::uint32_t n = pins_.load(std::memory_order_acquire); n > mine;
+         n = pins_.load(std::memory_order_acquire))
+        pins_.wait(n, std::memory_order_acquire);
+}
+
+owner_pin::owner_pin(task_owner* o, std::uint64_t serial) noexcept
+{
+    if (!o)
+        return;
+    owner_registry& r = owners();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    auto it = r.live.find(o);
+    if (it == r.live.end() || it->second != serial)
+        return;
+    o->pins_.fetch_add(1, std::memory_order_relaxed);
+    o_ = o;
+    if (pinned_here == nullptr || pinned_here == o)
+    {
+        pinned_here = o;
+        ++pinned_here_count;
+    }
+}
+
+owner_pin::~owner_pin()
+{
+    if (!o_)
+        return;
+    if (pinned_here == o_ && --pinned_here_count == 0)
+        pinned_here = nullptr;
+    // The owner may be freed as soon as the count drops: touch nothing of it after that.
+    std::atomic<std::uint32_t>& pins = o_->pins_;
+    if (pins.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        pins.notify_all();
+}
+
+bool inside_cancel() noexcept
+{
+    return cancel_depth > 0;
+}
 
 task_owner* current_owner() noexcept
 {
@@ -200,6 +299,7 @@ void state_base::discard(bool withdrawn) noexcept
 
 bool state_base::cancel() noexcept
 {
+    cancel_scope scope;
     cancel_flag_.store(true, std::memory_order_release);
     for (;;)
     {
@@ -209,7 +309,13 @@ bool state_base::cancel() noexcept
             if (!try_withdraw())
                 continue;
             if (owner_)
-                owner_->on_withdrawn();
+            {
+                // A pending task keeps its pool from finishing its shutdown (the pool waits
+                // out "withdrawing"), so the pin cannot fail here; it guards the call all the
+                // same, since the pool's bookkeeping is not this file's to rely on.
+                if (owner_pin pin(owner_, owner_serial_); pin)
+                    pin->on_withdrawn();
+            }
             finish(task_status::cancelled);
             return true;
         }
@@ -219,7 +325,14 @@ bool state_base::cancel() noexcept
             continue;
         }
         if (st == static_cast<std::uint32_t>(task_status::running))
-            return owner_ ? owner_->cancel_running(*this) : false;
+        {
+            if (!owner_)
+                return false;
+            // The task may finish and its pool be destroyed between the status read above and
+            // this call: the pin fails once the pool has retired.
+            owner_pin pin(owner_, owner_serial_);
+            return pin ? pin->cancel_running(*this) : false;
+        }
         return st == static_cast<std::uint32_t>(task_status::cancelled);
     }
 }
@@ -271,8 +384,7 @@ bool state_base::wait_until(std::optional<std::chrono::steady_clock::time_point>
     // Pools whose results arrive through another thread may ask for a short spin first: a
     // result often comes within microseconds, and a futex sleep adds a wake-up that may land on
     // another CPU. Bounded, so a waiter that has to wait longer sleeps.
-    if (auto spin = owner_ ? owner_->wait_spin() : std::chrono::nanoseconds(0);
-        spin.count() > 0 && spin_until([this] { return is_done(); }, spin))
+    if (wait_spin_.count() > 0 && spin_until([this] { return is_done(); }, wait_spin_))
         return true;
     std::uint32_t s = status_.load(std::memory_order_acquire);
     for (;;)
