@@ -610,6 +610,12 @@ BOOST_AUTO_TEST_CASE(null_and_empty)
         BOOST_TEST(dynamic_cast<const pal::remote_error&>(x).type_name() ==
                    "unknown exception type");
     });
+    // Found by the failure-frame fuzzer: without a chain, the traceback was dropped.
+    detail::remote_exception_info bare;
+    bare.traceback = "task 'bare' in worker process 1 failed:\n";
+    inspect(detail::rebuild_exception(bare), [&](const std::exception& x) {
+        BOOST_TEST(pal::get_remote_traceback(x) == bare.traceback);
+    });
 }
 
 BOOST_AUTO_TEST_SUITE_END()

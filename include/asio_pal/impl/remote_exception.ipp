@@ -789,13 +789,13 @@ void check_remote_chain_length(std::uint64_t layers)
 std::exception_ptr rebuild_exception(const remote_exception_info& info)
 {
     check_remote_chain_length(info.chain.size());
+    std::vector<std::exception_ptr> built; // innermost first
     if (info.chain.empty())
     {
-        return std::make_exception_ptr(
+        built.push_back(std::make_exception_ptr(
             remote_error(std::string(unknown_exception_type_name),
-                         "the worker process reported a failure without describing it"));
+                         "the worker process reported a failure without describing it")));
     }
-    std::vector<std::exception_ptr> built; // innermost first
     built.reserve(info.chain.size());
     for (auto it = info.chain.rbegin(); it != info.chain.rend(); ++it)
         built.push_back(build_layer(*it, built.empty() ? std::exception_ptr() : built.back()));
