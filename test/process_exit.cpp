@@ -12,7 +12,10 @@
 // - main returns while the workers run 60 s tasks, the pool being a function-local static or a
 //   leaked `new process_pool`: asio_pal's exit handler must stop the tasks, so the helper exits
 //   by itself with status 0 within 20 s (a hang is killed and fails), not by a signal, and its
-//   workers are reaped (no zombies) before it has gone.
+//   workers are reaped (no zombies) before it has gone;
+// - a pool destroyed by a task's callback, which runs on the pool's I/O thread: with its own I/O
+//   thread it reports that on stderr and aborts (it cannot join itself); with its I/O on an
+//   io_context of the helper it works.
 //
 // This process makes itself a child subreaper, so workers that lose their parent are adopted
 // by it rather than by init: a survivor can be killed safely at the end of a case, a zombie
@@ -324,7 +327,50 @@ void check_exit_with_busy_workers(const std::string& mode)
                                 << " s after their parent exited");
 }
 
+// Runs the helper in `mode` to its end (killed after exit_limit): its wait status, or nothing
+// when it hung; `helper` keeps its output.
+std::optional<int> run_to_end(const std::string& mode, std::optional<child_process>& helper,
+                              const std::string& dir)
+{
+    std::string path = helper_path();
+    BOOST_TEST_REQUIRE(!path.empty(), "no helper path");
+    helper.emplace(path, std::vector<std::string>{mode, dir});
+    if (!helper->wait_exit(clock::now() + exit_limit))
+    {
+        helper->kill(SIGKILL);
+        helper->wait_exit(clock::now() + killed_limit);
+        return std::nullopt;
+    }
+    return helper->status();
+}
+
 } // namespace
+
+BOOST_AUTO_TEST_CASE(destroyed_in_a_callback_on_its_own_io_thread_aborts_clearly)
+{
+    // The pool cannot join the thread it is destroyed on: it says so and aborts (not a hang,
+    // not a crash in freed memory).
+    temp_dir dir;
+    std::optional<child_process> helper;
+    std::optional<int> status = run_to_end("destroy_in_callback", helper, dir.path());
+    BOOST_TEST_REQUIRE(status.has_value(), "hung\n" << helper->describe());
+    BOOST_TEST((WIFSIGNALED(*status) && WTERMSIG(*status) == SIGABRT), helper->describe());
+    BOOST_TEST(helper->err().find("destroyed from a callback running on its own I/O thread") !=
+                   std::string::npos,
+               helper->describe());
+}
+
+BOOST_AUTO_TEST_CASE(destroyed_in_a_callback_on_a_user_executor)
+{
+    temp_dir dir;
+    std::optional<child_process> helper;
+    std::optional<int> status = run_to_end("destroy_in_callback_user", helper, dir.path());
+    BOOST_TEST_REQUIRE(status.has_value(), "hung\n" << helper->describe());
+    BOOST_TEST((WIFEXITED(*status) && WEXITSTATUS(*status) == 0), helper->describe());
+    BOOST_TEST(helper->out().find("destroyed\n") != std::string::npos, helper->describe());
+    for (const char* bad : {"Sanitizer", "runtime error", "asio_pal:"})
+        BOOST_TEST(helper->err().find(bad) == std::string::npos, helper->describe());
+}
 
 BOOST_AUTO_TEST_CASE(parent_killed_while_workers_busy)
 {

@@ -48,9 +48,16 @@
 #include <tuple>
 #include <vector>
 
+#include <cerrno>
+#include <memory>
+
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char** environ;
 
 namespace pal = asio_pal;
 namespace net = boost::asio;
@@ -326,6 +333,27 @@ int leave_grandchild_then_exit(std::string pid_file)
 }
 ASIO_PAL_REGISTER_TASK(leave_grandchild_then_exit);
 
+// Puts a pipe nobody writes in place of the worker's input (descriptor 3): the worker lives on,
+// waiting there, and the pool's next write to it meets a pipe without a reader (EPIPE).
+int orphan_input()
+{
+    int p[2];
+    if (::pipe(p) != 0 || ::dup2(p[0], pal::detail::worker_input_fd) < 0)
+        return -1;
+    ::close(p[0]); // p[1] stays open, so the worker's reads block instead of ending
+    return 1;
+}
+ASIO_PAL_REGISTER_TASK(orphan_input);
+
+// Waits for a file, then ends its worker with status 3.
+int exit_when_file(std::string path)
+{
+    for (int i = 0; i < 6000 && ::access(path.c_str(), F_OK) != 0; ++i)
+        std::this_thread::sleep_for(10ms);
+    ::_exit(3);
+}
+ASIO_PAL_REGISTER_TASK(exit_when_file);
+
 // A result type whose loading fails in the parent.
 struct refuses_to_load
 {
@@ -409,6 +437,34 @@ struct temp_dir
 bool exists(const std::string& path)
 {
     return ::access(path.c_str(), F_OK) == 0;
+}
+
+/// Whether process `pid` is gone and reaped (a zombie still answers kill 0).
+bool reaped(long pid)
+{
+    return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
+/// Runs `f` on a thread of its own and waits up to `limit` for it: false when it hangs (the
+/// thread is then left behind, detached, and the test fails instead of blocking).
+template <typename F>
+bool finishes_within(F f, std::chrono::seconds limit)
+{
+    auto done = std::make_shared<std::promise<void>>();
+    std::future<void> finished = done->get_future();
+    std::thread([f = std::move(f), done]() mutable {
+        f();
+        done->set_value();
+    }).detach();
+    return finished.wait_for(limit) == std::future_status::ready;
+}
+
+/// Gives the history of short tasks that makes the pool send its worker several at a time
+/// (through the I/O thread: leased runs are not timed).
+void warm_up(pal::process_pool& pool)
+{
+    for (int i = 0; i < 50; ++i)
+        pool.submit(square, i).collect(30s);
 }
 
 using asio_pal_test::eventually;
@@ -769,6 +825,41 @@ BOOST_AUTO_TEST_CASE(spawn_workers_and_join)
     BOOST_TEST(pool.run(square, 5) == 25);
 }
 
+BOOST_AUTO_TEST_CASE(spawn_workers_then_shutdown_starts_them)
+{
+    // What spawn_workers reports is started, even when shutdown() follows at once: the
+    // initializer runs (a failing one breaks the pool), then the worker retires.
+    temp_dir dir;
+    {
+        pal::process_pool pool(pal::process_pool_options{
+            .max_workers = 2, .initializer = pal::remote_call(init_mark, dir.path)});
+        BOOST_TEST(pool.spawn_workers(2) == 2u);
+        BOOST_TEST(pool.shutdown());
+        BOOST_TEST(dir.count("init.") == 2u);
+        BOOST_TEST(pool.count_workers() == 0u);
+    }
+    pal::process_pool failing(pal::process_pool_options{
+        .max_workers = 1, .initializer = pal::remote_call(failing_hook, std::string("no db"))});
+    BOOST_TEST(failing.spawn_workers(1) == 1u);
+    failing.shutdown();
+    BOOST_TEST(failing.is_broken());
+}
+
+BOOST_AUTO_TEST_CASE(longest_idle_timeout_never_retires)
+{
+    // nanoseconds::max() must not overflow into "already expired", by the I/O thread's timer
+    // or after a run() lease.
+    pal::process_pool pool(pal::process_pool_options{
+        .max_workers = 1, .idle_timeout = std::chrono::nanoseconds::max()});
+    long first = pool.submit(my_pid).collect(30s);
+    for (int i = 0; i < 20; ++i)
+    {
+        BOOST_TEST(pool.run(my_pid) == first); // leased
+        BOOST_TEST(pool.submit(my_pid).collect(30s) == first); // through the I/O thread
+    }
+    BOOST_TEST(pool.count_workers() == 1u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(lifecycle)
@@ -830,6 +921,55 @@ BOOST_AUTO_TEST_CASE(initializer_failure_breaks_the_pool)
         }
     }
     BOOST_CHECK_THROW(pool.submit(square, 1), pal::initializer_error);
+}
+
+BOOST_AUTO_TEST_CASE(closed_wins_over_broken)
+{
+    // As in a thread pool: a pool both closed and broken says closed.
+    pal::process_pool pool(pal::process_pool_options{
+        .max_workers = 1, .initializer = pal::remote_call(failing_hook, std::string("no db"))});
+    BOOST_TEST(pool.submit(square, 2).wait(30s));
+    BOOST_TEST_REQUIRE(eventually([&] { return pool.is_broken(); }));
+    BOOST_CHECK_THROW(pool.submit(square, 1), pal::initializer_error); // broken, not closed
+    pool.shutdown();
+    BOOST_TEST(pool.is_broken());
+    BOOST_CHECK_THROW(pool.check(), pal::pool_closed_error);
+    BOOST_CHECK_THROW(pool.submit(square, 1), pal::pool_closed_error);
+    BOOST_CHECK_THROW(pool.run(square, 1), pal::pool_closed_error);
+    BOOST_CHECK_THROW(pool.spawn_workers(1), pal::pool_closed_error);
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_settles_tasks_queued_behind_a_dying_worker)
+{
+    // Tasks sent to a worker that dies during shutdown() never ran: when shutdown() returns
+    // they are cancelled and listed in cancelled_tasks(), not "running" for a while longer.
+    for (int round = 0; round < 5; ++round)
+    {
+        temp_dir dir;
+        pal::process_pool pool(1);
+        warm_up(pool);
+        pal::future<int> head = pool.submit(exit_when_file, dir.file("go"));
+        std::vector<pal::future<int>> behind;
+        for (int i = 0; i < 5; ++i)
+            behind.push_back(pool.submit(square, i));
+        BOOST_TEST_REQUIRE(eventually([&] {
+            for (auto& f : behind)
+                if (!f.is_running()) // sent to the worker, behind the head
+                    return false;
+            return head.is_running();
+        }));
+        std::thread release([&] {
+            while (!pool.is_closed())
+                std::this_thread::sleep_for(1ms);
+            std::ofstream(dir.file("go")) << 1;
+        });
+        pool.shutdown();
+        release.join();
+        BOOST_TEST(head.is_failed()); // worker_died_error
+        for (auto& f : behind)
+            BOOST_TEST(f.is_cancelled(), "round " << round << ": " << f.status());
+        BOOST_TEST(pool.cancelled_tasks().size() == behind.size(), "round " << round);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(finalizer_failure_surfaces_in_test)
@@ -906,6 +1046,49 @@ BOOST_AUTO_TEST_CASE(cancel_queued_in_a_busy_worker_skips_it)
     BOOST_TEST(head.collect(30s) > 0); // the head task was not taken down
     BOOST_TEST(pool.join(30s));
     BOOST_TEST(!exists(dir.file("touched")));
+}
+
+BOOST_AUTO_TEST_CASE(a_second_stop_request_keeps_the_first_ones_kill)
+{
+    // Two cancellations on one worker within the grace period: the first task blocks the
+    // cancel signal and must still be killed after its grace period.
+    temp_dir dir;
+    pal::process_pool pool(1);
+    warm_up(pool);
+    pal::future<void> head = pool.submit(block_cancel_then_sleep, dir.file("started"), 60);
+    pal::future<void> second = pool.submit(touch, dir.file("touched"));
+    pal::future<int> last = pool.submit(square, 4);
+    BOOST_TEST_REQUIRE(eventually([&] { return exists(dir.file("started")); }));
+    BOOST_TEST_REQUIRE(second.is_running()); // queued in the same worker
+    BOOST_TEST(head.cancel());
+    BOOST_TEST(second.cancel());
+    BOOST_TEST(last.collect(30s) == 16); // not after the 60 s sleep
+    BOOST_TEST(!exists(dir.file("touched")));
+}
+
+BOOST_AUTO_TEST_CASE(cancelling_every_task_queued_in_a_worker_skips_them_all)
+{
+    // A worker holds up to 64 tasks; its record of cancellations must hold them all.
+    temp_dir dir;
+    pal::process_pool pool(1);
+    warm_up(pool);
+    pal::future<long> head = pool.submit(wait_for_file, dir.file("go"));
+    std::vector<pal::future<void>> queued;
+    for (int i = 0; i < 63; ++i)
+        queued.push_back(pool.submit(touch, dir.file("t" + std::to_string(i))));
+    BOOST_TEST_REQUIRE(eventually([&] { return head.is_running(); }));
+    // Those sent to the worker are running; how many were sent depends on the timing of the
+    // warm-up tasks (all of them, normally). Either way none may run.
+    std::size_t sent = 0;
+    for (auto& f : queued)
+        sent += f.is_running() ? 1 : 0;
+    BOOST_TEST_MESSAGE(sent << " of " << queued.size() << " queued in the worker");
+    for (auto& f : queued)
+        BOOST_TEST(f.cancel());
+    std::ofstream(dir.file("go")) << 1;
+    BOOST_TEST(head.collect(30s) > 0);
+    BOOST_TEST(pool.join(30s));
+    BOOST_TEST(dir.count("t") == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(async_run_and_cancellation)
@@ -1328,6 +1511,161 @@ BOOST_AUTO_TEST_CASE(concurrent_runs_and_submits)
         BOOST_TEST(fs[static_cast<std::size_t>(i)].collect(60s) == (i % 100) * (i % 100));
     BOOST_TEST(wrong.load() == 0);
     check_counts_settle(pool);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(user_executor)
+
+BOOST_AUTO_TEST_CASE(destroyed_after_run_returned)
+{
+    // The ordinary io_context program: the pool outlives io.run(). Its destructor cannot wait
+    // for an executor nobody runs; it stops and reaps the workers itself.
+    net::io_context io;
+    auto pool = std::make_unique<pal::process_pool>(
+        io.get_executor(), pal::process_pool_options{.max_workers = 1, .idle_timeout = 0s});
+    long pid = 0;
+    net::co_spawn(
+        io, [&]() -> net::awaitable<void> {
+            pid = co_await pal::async_run(*pool, my_pid, net::use_awaitable);
+        },
+        net::detached);
+    BOOST_TEST_REQUIRE(finishes_within([&] { io.run(); }, 60s)); // the worker retired
+    BOOST_TEST(pid > 0);
+    BOOST_TEST_REQUIRE(finishes_within([&] { pool.reset(); }, 30s), "the destructor hangs");
+    BOOST_TEST(reaped(pid));
+}
+
+BOOST_AUTO_TEST_CASE(destroyed_after_the_io_context_stopped)
+{
+    // io.stop() with an idle worker and a running task: the worker is told to quit, the task
+    // is cancelled and its worker killed; both are reaped.
+    temp_dir dir;
+    net::io_context io;
+    auto guard = net::make_work_guard(io);
+    std::thread runner([&] { io.run(); });
+    auto pool = std::make_unique<pal::process_pool>(
+        io.get_executor(), pal::process_pool_options{.max_workers = 2});
+    long idle_pid = pool->run(my_pid);
+    pal::future<void> busy = pool->submit(mark_started_then_sleep, dir.file("started"), 60);
+    BOOST_TEST_REQUIRE(eventually([&] { return exists(dir.file("started")); }));
+    long busy_pid = 0;
+    std::ifstream(dir.file("started")) >> busy_pid;
+    io.stop();
+    runner.join();
+    BOOST_TEST_REQUIRE(finishes_within([&] { pool.reset(); }, 30s), "the destructor hangs");
+    BOOST_TEST(busy.is_cancelled());
+    BOOST_TEST(reaped(idle_pid));
+    BOOST_TEST(reaped(busy_pid));
+}
+
+BOOST_AUTO_TEST_CASE(destroyed_inside_a_coroutine_on_the_io_thread)
+{
+    net::io_context io;
+    long pid = 0;
+    net::co_spawn(
+        io, [&]() -> net::awaitable<void> {
+            // Not one expression with the co_await: g++ 12 would destroy the options twice.
+            net::any_io_executor ex = co_await net::this_coro::executor;
+            pal::process_pool pool(ex, pal::process_pool_options{.max_workers = 1});
+            pid = co_await pal::async_run(pool, my_pid, net::use_awaitable);
+        }, // the pool is destroyed here, on the thread that runs io
+        net::detached);
+    BOOST_TEST_REQUIRE(finishes_within([&] { io.run(); }, 60s), "the destructor hangs");
+    BOOST_TEST(pid > 0);
+    BOOST_TEST(reaped(pid));
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_inside_a_handler_of_the_io_thread)
+{
+    // shutdown() from a handler of the thread that runs io returns, with the pool's workers
+    // stopped (it cannot wait for replies that thread would read).
+    net::io_context io;
+    pal::process_pool pool(io.get_executor(), pal::process_pool_options{.max_workers = 1});
+    long pid = 0;
+    bool shut = false;
+    net::co_spawn(
+        io, [&]() -> net::awaitable<void> {
+            pid = co_await pal::async_run(pool, my_pid, net::use_awaitable);
+            shut = pool.shutdown();
+        },
+        net::detached);
+    BOOST_TEST_REQUIRE(finishes_within([&] { io.run(); }, 60s), "shutdown() hangs");
+    BOOST_TEST(shut);
+    BOOST_TEST(pool.is_terminated());
+    BOOST_TEST(reaped(pid));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(signals)
+
+/// Starts `yes` with its output on a pipe already closed: how it ends (a wait status).
+int run_yes_into_a_closed_pipe()
+{
+    int p[2];
+    BOOST_TEST_REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, p[1], STDOUT_FILENO);
+    char arg0[] = "yes";
+    char* argv[] = {arg0, nullptr};
+    pid_t pid = -1;
+    int rc = ::posix_spawnp(&pid, "yes", &actions, nullptr, argv, environ); // inherits dispositions
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(p[0]);
+    ::close(p[1]);
+    BOOST_TEST_REQUIRE(rc == 0);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    {
+    }
+    return status;
+}
+
+BOOST_AUTO_TEST_CASE(sigpipe_is_left_alone)
+{
+    // The pool must not set SIGPIPE to "ignored" (children would inherit that), and writing to
+    // a worker whose input has no reader any more must not kill this process either.
+    struct sigaction before{};
+    ::sigaction(SIGPIPE, nullptr, &before);
+    BOOST_TEST_REQUIRE(before.sa_handler == SIG_DFL, "an earlier test changed SIGPIPE");
+    {
+        pal::process_pool pool(1);
+        BOOST_TEST(pool.run(square, 3) == 9);
+        BOOST_TEST(pool.run(orphan_input) == 1);
+        // run() leases that worker and writes to it itself.
+        BOOST_CHECK_THROW(pool.run(square, 4), pal::worker_died_error);
+        BOOST_TEST(pool.run(square, 5) == 25); // a new worker
+        // The same through the pool's I/O thread.
+        BOOST_TEST(pool.submit(orphan_input).collect(30s) == 1);
+        pal::future<int> f = pool.submit(square, 6);
+        BOOST_TEST(f.wait(30s));
+        BOOST_TEST(f.is_failed());
+        BOOST_TEST(pool.run(square, 7) == 49);
+    }
+    {
+        // On a user's executor the writes run on the user's thread, which blocks nothing.
+        net::io_context io;
+        auto guard = net::make_work_guard(io);
+        std::thread runner([&] { io.run(); });
+        {
+            pal::process_pool pool(io.get_executor(), pal::process_pool_options{.max_workers = 1});
+            BOOST_TEST(pool.submit(orphan_input).collect(30s) == 1);
+            pal::future<int> f = pool.submit(square, 6);
+            BOOST_TEST(f.wait(30s));
+            BOOST_TEST(f.is_failed());
+            BOOST_TEST(pool.submit(square, 7).collect(30s) == 49);
+        }
+        guard.reset();
+        runner.join();
+    }
+    struct sigaction after{};
+    ::sigaction(SIGPIPE, nullptr, &after);
+    BOOST_TEST(after.sa_handler == SIG_DFL);
+    int status = run_yes_into_a_closed_pipe();
+    BOOST_TEST((WIFSIGNALED(status) && WTERMSIG(status) == SIGPIPE),
+               "yes ended with wait status " << status << ", not by SIGPIPE");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

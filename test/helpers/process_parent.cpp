@@ -18,6 +18,11 @@
 //   exit_busy_leaked  the same with a pool made by new and never deleted.
 //   exit_busy_run     as exit_busy_static, but one of the tasks runs through run() on a thread of
 //                     its own, which holds the worker directly (no I/O thread in between).
+//   destroy_in_callback       a callback of a task (it runs on the pool's own I/O thread) deletes
+//                     the pool: the pool must report it on stderr and abort (it cannot join
+//                     its own thread), not hang or use freed memory.
+//   destroy_in_callback_user  the same with the pool's I/O on an io_context run by a thread of
+//                     the helper: that works; prints "destroyed" and exits with 0.
 // Other lines it may print: "main returning" (the exit modes) and "error: ..." (then it exits
 // with status 1).
 //
@@ -25,6 +30,9 @@
 #include "asio_pal/process_pool.hpp"
 
 #include "../common/say.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -35,6 +43,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -256,6 +266,44 @@ int run_exit_busy_run(const std::string& dir)
     return run_exit_busy(pool, dir);
 }
 
+int run_destroy_in_callback(bool user_executor)
+{
+    boost::asio::io_context io;
+    auto guard = boost::asio::make_work_guard(io);
+    std::optional<std::thread> runner;
+    pal::process_pool_options o{.max_workers = 1, .name = "pp_callback"};
+    pal::process_pool* pool = nullptr;
+    if (user_executor)
+    {
+        runner.emplace([&io] { io.run(); });
+        pool = new pal::process_pool(io.get_executor(), o);
+    }
+    else
+    {
+        pool = new pal::process_pool(o);
+    }
+    std::promise<void> destroyed;
+    std::future<void> done = destroyed.get_future();
+    {
+        pal::future<int> f = pool->submit(echo, 7);
+        f.add_callback([&] {
+            delete pool;
+            destroyed.set_value();
+        });
+    }
+    if (done.wait_for(30s) != std::future_status::ready)
+    {
+        say("error: the callback did not destroy the pool within 30 s");
+        std::fflush(stdout);
+        std::_Exit(1);
+    }
+    say("destroyed");
+    guard.reset();
+    if (runner)
+        runner->join();
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -279,6 +327,10 @@ int main(int argc, char** argv)
         return run_exit_busy(static_pool(), dir);
     if (mode == "exit_busy_run")
         return run_exit_busy_run(dir);
+    if (mode == "destroy_in_callback")
+        return run_destroy_in_callback(false);
+    if (mode == "destroy_in_callback_user")
+        return run_destroy_in_callback(true);
     if (mode == "exit_busy_leaked")
     {
         leaked_pool =

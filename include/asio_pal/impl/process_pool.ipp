@@ -26,7 +26,6 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/process/v2/process.hpp>
 
 #include <algorithm>
@@ -126,6 +125,15 @@ constexpr std::chrono::microseconds result_wait_spin{50};
 /// How long a worker asked to stop its running task may take before it is killed.
 constexpr std::chrono::seconds cancel_grace{2};
 
+/// `t + d`, or the clock's end instead of an overflow (idle_timeout may be nanoseconds::max()).
+std::chrono::steady_clock::time_point saturating_add(std::chrono::steady_clock::time_point t,
+                                                     std::chrono::nanoseconds d) noexcept
+{
+    using tp = std::chrono::steady_clock::time_point;
+    auto room = tp::max() - t; // t is past the clock's epoch: no overflow
+    return d >= room ? tp::max() : t + std::chrono::duration_cast<tp::duration>(d);
+}
+
 void close_fd(int& fd) noexcept
 {
     if (fd >= 0)
@@ -146,19 +154,124 @@ int above_protocol_fds(int fd)
     return moved;
 }
 
-/// Ignore SIGPIPE unless the program chose a disposition: a worker that dies must not kill the
-/// parent through a write to its pipe.
-void ignore_sigpipe_once() noexcept
+/**
+ * SIGPIPE blocked on this thread for the life of the object: a write to the pipe of a worker
+ * that died fails with EPIPE instead of killing the program, and the process-wide disposition
+ * (which children inherit when it is "ignored") stays the program's.
+ */
+class sigpipe_suppressed
 {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        struct sigaction old{};
-        if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL)
-            ::signal(SIGPIPE, SIG_IGN);
-    });
+public:
+    sigpipe_suppressed() noexcept
+    {
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        ::pthread_sigmask(SIG_BLOCK, &pipe, &old_);
+    }
+    ~sigpipe_suppressed() { ::pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+    sigpipe_suppressed(const sigpipe_suppressed&) = delete;
+    sigpipe_suppressed& operator=(const sigpipe_suppressed&) = delete;
+
+    /// After EPIPE: takes the SIGPIPE the write raised for this thread, so that it is not
+    /// delivered when the mask is restored. A thread that blocked SIGPIPE already may hold one
+    /// of the program's own: it is left alone.
+    void consume() noexcept
+    {
+        if (sigismember(&old_, SIGPIPE) == 1)
+            return;
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        timespec zero{};
+        while (::sigtimedwait(&pipe, nullptr, &zero) < 0 && errno == EINTR)
+        {
+        }
+    }
+
+private:
+    sigset_t old_;
+};
+
+/// One write(2) to a worker's input; the errno of a failure in `err`.
+ssize_t write_to_worker(int fd, const char* p, std::size_t n, int& err) noexcept
+{
+    sigpipe_suppressed quiet;
+    ssize_t r;
+    do
+        r = ::write(fd, p, n);
+    while (r < 0 && errno == EINTR);
+    err = r < 0 ? errno : 0;
+    if (err == EPIPE)
+        quiet.consume();
+    return r;
 }
 
+/// Where handlers of which pool run on this thread now (see process_pool_core::guarded).
+thread_local const void* running_handlers_of = nullptr;
+
+
 } // namespace
+
+/// Serialises a pool's handlers with the pool's end (see guarded_handler).
+struct io_gate
+{
+    std::mutex m;
+    bool closed = false;
+    std::shared_ptr<void> orphan; // a pool destroyed inside its own handler: freed after it
+};
+
+/// Marks the thread as running a pool's handlers, restoring what it was.
+class handler_scope
+{
+public:
+    explicit handler_scope(const void* pool) noexcept
+        : outer_(std::exchange(running_handlers_of, pool))
+    {
+    }
+    ~handler_scope() { running_handlers_of = outer_; }
+    handler_scope(const handler_scope&) = delete;
+    handler_scope& operator=(const handler_scope&) = delete;
+
+private:
+    const void* outer_;
+};
+
+/**
+ * Every completion handler of a process pool goes through this: it holds the gate, not the
+ * pool, so a handler that a user's executor runs after the pool was destroyed (or after the
+ * pool stopped its workers without it) does nothing, and none runs while the pool takes over.
+ */
+template <typename F>
+class guarded_handler
+{
+public:
+    guarded_handler(const void* pool, std::shared_ptr<io_gate> gate, F f)
+        : pool_(pool), gate_(std::move(gate)), f_(std::move(f))
+    {
+    }
+
+    template <typename... Args>
+    void operator()(Args&&... args)
+    {
+        std::unique_lock<std::mutex> lock(gate_->m);
+        if (gate_->closed)
+            return;
+        {
+            handler_scope scope(pool_);
+            f_(std::forward<Args>(args)...);
+        }
+        // The pool was destroyed by a callback this handler ran: what follows the callback in
+        // the handler still used it; it goes now, without the gate (its destructor takes it).
+        std::shared_ptr<void> orphan = std::move(gate_->orphan);
+        lock.unlock();
+    }
+
+private:
+    const void* pool_;
+    std::shared_ptr<io_gate> gate_;
+    F f_;
+};
 
 /// One worker process, owned by the strand.
 struct worker_process : std::enable_shared_from_this<worker_process>
@@ -171,7 +284,7 @@ struct worker_process : std::enable_shared_from_this<worker_process>
     };
 
     worker_process(const net::any_io_executor& ex, std::size_t max_frame)
-        : to_child(ex), from_child(ex), idle_timer(ex), cancel_timer(ex), decoder(max_frame),
+        : to_child(ex), from_child(ex), idle_timer(ex), decoder(max_frame),
           direct_decoder(max_frame)
     {
     }
@@ -189,11 +302,15 @@ struct worker_process : std::enable_shared_from_this<worker_process>
     net::posix::stream_descriptor to_child;
     net::posix::stream_descriptor from_child;
     net::steady_timer idle_timer;
-    net::steady_timer cancel_timer; // a stopped task whose worker lingers is killed after it
+    // One per stop request: a worker that lingers after it is killed. One each, so that a later
+    // request never disarms an earlier one.
+    std::list<net::steady_timer> kill_timers;
     frame_decoder decoder;
     std::vector<char> writing_buf; // being written
+    std::size_t written = 0;       // of writing_buf
     std::vector<char> queued_buf;  // frames waiting for the write in progress
-    bool writing = false;
+    bool writing = false;          // waiting for room in the pipe
+    bool forgotten = false;        // maybe_finished took it out of the pool
     struct sent_task
     {
         remote_task* task;
@@ -245,7 +362,6 @@ public:
             (chld.sa_handler == SIG_IGN || (chld.sa_flags & SA_NOCLDWAIT) != 0))
             throw std::logic_error("asio_pal: process pools need SIGCHLD not ignored (an ignored "
                                    "SIGCHLD reaps worker processes behind the pool's back)");
-        ignore_sigpipe_once();
         if (user_io)
         {
             strand_.emplace(net::make_strand(*user_io));
@@ -375,6 +491,61 @@ public:
 
     bool shutdown() { return shutdown_impl(false); }
 
+    template <typename F>
+    guarded_handler<F> guarded(F f)
+    {
+        return guarded_handler<F>(this, gate_, std::move(f));
+    }
+
+    /**
+     * The destructor's shutdown. Returns true when the calling thread runs one of the pool's
+     * handlers on a user's executor (a coroutine owning the pool resumed by a reply, a
+     * callback): the pool then stopped its workers without waiting, and the caller hands the
+     * core to adopt(), since the rest of that handler still uses it. On the pool's own I/O
+     * thread that cannot be done (the thread would join itself): reported, then abort.
+     */
+    bool shutdown_for_destruction() noexcept
+    {
+        if (!own_io_ && running_handlers_of == this)
+        {
+            try
+            {
+                shutdown_impl(false);
+            }
+            catch (...)
+            {
+                abandon_io();
+            }
+            return true;
+        }
+        if (on_own_io())
+        {
+            std::fprintf(stderr,
+                         "asio_pal: process pool '%s' destroyed from a callback running on its "
+                         "own I/O thread (add_callback on a process task runs there); destroy it "
+                         "from another thread\n",
+                         options_.name.c_str());
+            std::fflush(stderr);
+            std::abort();
+        }
+        try
+        {
+            shutdown_impl(false);
+        }
+        catch (...)
+        {
+            abandon_io(); // out of memory: stop the workers at least
+        }
+        return false;
+    }
+
+    /// Takes the core from a destructor run inside the pool's own handler (see above): it is
+    /// freed once that handler returns.
+    void adopt(std::unique_ptr<process_pool_core> self) noexcept
+    {
+        gate_->orphan = std::shared_ptr<process_pool_core>(std::move(self));
+    }
+
     void check() const
     {
         lock_type lock(mutex_);
@@ -421,9 +592,9 @@ public:
         s.add_ref();
         try
         {
-            net::post(*strand_, [this, t] {
-                stop_cancelled(t);
-                t->state().release();
+            net::post(*strand_, [h = guarded([this, t] { stop_cancelled(t); }), t]() mutable {
+                h();
+                t->state().release(); // whether or not the pool still runs handlers
             });
         }
         catch (...)
@@ -465,10 +636,12 @@ private:
 
     void throw_if_unusable_locked() const
     {
-        if (broken_)
-            std::rethrow_exception(broken_);
+        // Closed wins over broken, as in a thread pool: the user's own shutdown() is the
+        // first thing to know about.
         if (closed_)
             throw pool_closed_error("asio_pal: process pool '" + options_.name + "' is closed");
+        if (broken_)
+            std::rethrow_exception(broken_);
     }
 
     bool zero_timeout_locked() const noexcept
@@ -498,7 +671,7 @@ private:
         if (kick_posted_)
             return;
         kick_posted_ = true;
-        net::post(*strand_, [this] { on_kick(); });
+        net::post(*strand_, guarded([this] { on_kick(); }));
     }
 
     void queue_push(remote_task* t) noexcept
@@ -521,9 +694,17 @@ private:
         return t;
     }
 
+    /// Whether the calling thread is inside one of the pool's own handlers (a callback fired
+    /// by a reply), where waiting for the pool's I/O would wait for itself.
+    bool on_own_io() const noexcept
+    {
+        return running_handlers_of == this ||
+               (own_io_ && std::this_thread::get_id() == io_thread_.get_id());
+    }
+
     void refuse_on_io_thread(const char* what) const
     {
-        if (own_io_ && std::this_thread::get_id() == io_thread_.get_id())
+        if (on_own_io())
             throw std::logic_error(std::string("asio_pal: process_pool::") + what +
                                    " called on the pool's own I/O thread (from a callback?) "
                                    "would wait for itself");
@@ -531,7 +712,10 @@ private:
 
     bool shutdown_impl(bool stop_running)
     {
-        refuse_on_io_thread("shutdown");
+        // On a user's executor, a handler of the pool may shut it down: it stops the workers
+        // without waiting (below).
+        if (own_io_)
+            refuse_on_io_thread("shutdown");
         std::vector<remote_task*> dropped;
         bool was_closed;
         {
@@ -547,9 +731,153 @@ private:
         drop_tasks(dropped);
         lock_type lock(mutex_);
         // A thread in run() may still be settling its task after its worker died.
-        changed_.wait(lock, [&] { return alive_ == 0 && leases_ == 0; });
+        auto done = [&] { return alive_ == 0 && leases_ == 0; };
+        if (own_io_)
+        {
+            changed_.wait(lock, done);
+            return !was_closed;
+        }
+        // A user's executor may not run any more (run() returned, or this thread is the one
+        // that runs it): then nothing would read the workers' replies or reap them, and the
+        // pool stops them itself. Looked at again now and then, in case it stops meanwhile.
+        while (!done())
+        {
+            if (!user_executor_runs())
+            {
+                lock.unlock();
+                abandon_io();
+                lock.lock();
+                changed_.wait(lock, done); // lease holders only, and they need no executor
+                break;
+            }
+            changed_.wait_for(lock, std::chrono::milliseconds(100));
+        }
         return !was_closed;
     }
+
+    /// Whether a user's executor can still run the pool's handlers for a thread waiting here.
+    /// Known for an io_context (stopped, or run by this very thread); any other is trusted.
+    bool user_executor_runs() const noexcept
+    {
+        if (running_handlers_of == this)
+            return false;
+        using io_executor = net::io_context::executor_type;
+        const net::any_io_executor& inner = strand_->get_inner_executor();
+        std::optional<io_executor> ex;
+        if (const auto* e = inner.target<io_executor>())
+            ex = *e;
+        else if (const auto* s = inner.target<net::strand<io_executor>>())
+            ex = s->get_inner_executor();
+        if (!ex)
+            return true;
+        return !ex->context().stopped() && !ex->running_in_this_thread();
+    }
+
+    /**
+     * Stops every worker without the executor, which will run none of the pool's handlers from
+     * here on (they find the gate closed): tasks the workers hold are cancelled; an idle worker
+     * is told to quit (it runs its finalizer), any other is killed; all are reaped here.
+     */
+    void abandon_io() noexcept
+    {
+        std::vector<worker_ptr> ws;
+        {
+            // Held already when a handler of the pool runs on this thread.
+            std::unique_lock<std::mutex> gate(gate_->m, std::defer_lock);
+            if (running_handlers_of != this)
+                gate.lock();
+            if (gate_->closed)
+                return;
+            gate_->closed = true;
+            ws.assign(workers_.begin(), workers_.end());
+            workers_.clear();
+        }
+        std::vector<task_id_t> ids;
+        std::size_t was_busy = 0;
+        {
+            lock_type lock(mutex_);
+            stop_running_ = true; // a lease holder's task ends cancelled
+            for (const worker_ptr& w : ws)
+            {
+                set_lendable_locked(w, false);
+                was_busy += w->counted_busy ? 1 : 0;
+            }
+        }
+        for (const worker_ptr& w : ws)
+        {
+            for (auto& sent : w->in_flight)
+            {
+                task_id_t id = sent.task->state().id();
+                if (sent.task->cancel_running())
+                    ids.push_back(id);
+                sent.task->state().release();
+            }
+            bool had_tasks = !w->in_flight.empty();
+            w->in_flight.clear();
+            if (w->exited)
+                continue;
+            bool leased;
+            {
+                lock_type lock(mutex_);
+                leased = w->leased;
+            }
+            bool quiet = !had_tasks && !leased && !w->failed && !w->writing &&
+                         w->writing_buf.empty() && w->queued_buf.empty();
+            bool stopped = false;
+            if (quiet && w->state == worker_process::phase::retiring)
+            {
+                stopped = true; // its quit is written
+            }
+            else if (quiet && w->state == worker_process::phase::ready)
+            {
+                std::vector<char> quit;
+                std::size_t at = begin_frame(quit, frame_type::quit, 0);
+                end_frame(quit, at, options_.max_frame_size);
+                int err = 0;
+                stopped = write_to_worker(w->to_child.native_handle(), quit.data(), quit.size(),
+                                          err) == static_cast<ssize_t>(quit.size());
+            }
+            if (!stopped)
+                kill_worker(*w);
+            // Before the wait: a reaped pid may be reused, and the handle would still use it.
+            (void)w->process->detach();
+        }
+        for (const worker_ptr& w : ws)
+        {
+            if (w->exited)
+                continue;
+            int status = 0;
+            pid_t r;
+            do
+                r = ::waitpid(w->pid, &status, 0);
+            while (r < 0 && errno == EINTR);
+            lock_type lock(mutex_);
+            w->exited = true;
+            if (r == w->pid)
+                w->exit = decode_wait_status(status);
+            w->exit_known = true;
+        }
+        // Nothing of the pool may keep the executor busy (an idle timer of 60 s would keep a
+        // user's io.run() from returning); the handlers this aborts find the gate closed.
+        for (const worker_ptr& w : ws)
+        {
+            boost::system::error_code ignored;
+            w->forgotten = true;
+            w->idle_timer.cancel();
+            for (net::steady_timer& t : w->kill_timers)
+                t.cancel();
+            w->to_child.close(ignored);
+            w->from_child.close(ignored);
+        }
+        lock_type lock(mutex_);
+        alive_ = 0;
+        to_spawn_ = 0;
+        retiring_ = 0;
+        busy_ -= was_busy;
+        cancelled_.insert(cancelled_.end(), ids.begin(), ids.end());
+        changed_.notify_all();
+    }
+
 
     /// Takes every queued and requeued task out (the caller cancels them without the lock).
     void take_queued_locked(std::vector<remote_task*>& out) noexcept
@@ -652,9 +980,9 @@ private:
                                    " of process pool '" + options_.name +
                                    "' broke the protocol: " + e.what();
                 t.fail(std::make_exception_ptr(protocol_error(what)));
-                net::post(*strand_, [this, self = w.shared_from_this(), what] {
+                net::post(*strand_, guarded([this, self = w.shared_from_this(), what] {
                     protocol_failure(self, what);
-                });
+                }));
                 return false;
             }
             if (reply->type == frame_type::result)
@@ -690,18 +1018,19 @@ private:
         std::size_t left = frame.size();
         while (left > 0)
         {
-            ssize_t n = ::write(w.direct_write, p, left);
+            int err = 0;
+            ssize_t n = write_to_worker(w.direct_write, p, left, err);
             if (n > 0)
             {
                 p += n;
                 left -= static_cast<std::size_t>(n);
             }
-            else if (n < 0 && errno == EAGAIN) // the I/O thread made the pipe non-blocking
+            else if (err == EAGAIN) // the pipe is non-blocking (flush)
             {
                 pollfd pfd{w.direct_write, POLLOUT, 0};
                 ::poll(&pfd, 1, -1);
             }
-            else if (n < 0 && errno != EINTR)
+            else
             {
                 return false; // EPIPE: it died
             }
@@ -747,7 +1076,9 @@ private:
     /// the task as the I/O thread would (cancelled when the program is exiting).
     bool leased_worker_lost(worker_process& w, remote_task& t)
     {
-        net::post(*strand_, [this, self = w.shared_from_this()] { kill_worker(*self); }); // lives on?
+        net::post(*strand_, guarded([this, self = w.shared_from_this()] {
+            kill_worker(*self); // lives on?
+        }));
         exit_info exit;
         bool stopping;
         {
@@ -783,10 +1114,10 @@ private:
             if (w->retire_after_lease || stopping_ || w->lease_budget == 0 ||
                 (pending_ == 0 && (joiners_ > 0 || zero_timeout_locked())))
             {
-                net::post(*strand_, [this, w] {
+                net::post(*strand_, guarded([this, w] {
                     if (w->state == worker_process::phase::ready && w->in_flight.empty())
                         retire(w);
-                });
+                }));
             }
             else
             {
@@ -811,7 +1142,10 @@ private:
             kick_posted_ = false;
             stop_running = stop_running_;
             n = std::exchange(to_spawn_, 0);
-            if (stopping_) // reserved, but no longer wanted
+            // Reserved, but no longer wanted: only when the pool is broken or being stopped at
+            // exit. A plain shutdown still starts what spawn_workers reported (as a thread pool
+            // does): its initializer runs, and the worker then retires at once.
+            if (broken_ || stop_running_)
             {
                 alive_ -= n;
                 n = 0;
@@ -849,7 +1183,7 @@ private:
         workers_.push_back(w);
         start_read(w);
         w->process->async_wait(
-            [this, w](boost::system::error_code ec, int) { on_exit(w, ec); });
+            guarded([this, w](boost::system::error_code ec, int) { on_exit(w, ec); }));
         // The first frame: the initializer and finalizer; the worker answers hello when ready.
         std::vector<char>& buf = w->queued_buf;
         std::size_t at = begin_frame(buf, frame_type::init, 0);
@@ -891,8 +1225,10 @@ private:
                             &direct[0], &direct[1]})
                 *fd = above_protocol_fds(*fd);
             // Before the spawn, so that a failure here leaves no child behind (w closes it).
+            // Non-blocking input: the pool writes it itself, from its handlers (flush).
             w.direct_write = ::fcntl(to_child[1], F_DUPFD_CLOEXEC, worker_direct_fd + 1);
-            if (w.direct_write < 0 || ::fcntl(direct[0], F_SETFL, O_NONBLOCK) != 0)
+            if (w.direct_write < 0 || ::fcntl(direct[0], F_SETFL, O_NONBLOCK) != 0 ||
+                ::fcntl(to_child[1], F_SETFL, O_NONBLOCK) != 0)
                 throw std::system_error(errno, std::generic_category(), "asio_pal: fcntl");
             posix_spawn_file_actions_init(&actions);
             have_actions = true;
@@ -942,10 +1278,12 @@ private:
 
     void start_read(const worker_ptr& w)
     {
+        if (w->forgotten) // the pool stopped it without its executor (abandon_io)
+            return;
         std::span<char> space = w->decoder.prepare();
         w->from_child.async_read_some(
             net::buffer(space.data(), space.size()),
-            [this, w](boost::system::error_code ec, std::size_t n) { on_read(w, ec, n); });
+            guarded([this, w](boost::system::error_code ec, std::size_t n) { on_read(w, ec, n); }));
     }
 
     void on_read(const worker_ptr& w, boost::system::error_code ec, std::size_t n)
@@ -1125,7 +1463,7 @@ private:
     /// The other half: retire it, or arm its idle timer.
     void after_idle(const worker_ptr& w, bool retire_now)
     {
-        if (w->failed) // protocol_failure stopped it
+        if (w->failed || w->forgotten) // protocol_failure stopped it, or the pool is gone
             return;
         if (retire_now)
             retire(w);
@@ -1138,8 +1476,9 @@ private:
     void arm_idle_timer(const worker_ptr& w, std::chrono::nanoseconds after)
     {
         auto armed = std::chrono::steady_clock::now();
-        w->idle_timer.expires_after(after);
-        w->idle_timer.async_wait([this, w, armed, sent = w->sent](boost::system::error_code ec) {
+        w->idle_timer.expires_at(saturating_add(armed, after));
+        w->idle_timer.async_wait(guarded([this, w, armed,
+                                          sent = w->sent](boost::system::error_code ec) {
             if (ec || w->sent != sent || !w->in_flight.empty() ||
                 w->state != worker_process::phase::ready)
                 return;
@@ -1149,14 +1488,14 @@ private:
                 if (w->leased)
                     again = *options_.idle_timeout;
                 else if (w->last_lease_end > armed)
-                    again = w->last_lease_end + *options_.idle_timeout -
+                    again = saturating_add(w->last_lease_end, *options_.idle_timeout) -
                             std::chrono::steady_clock::now();
             }
             if (again.count() > 0)
                 arm_idle_timer(w, again);
             else
                 retire(w);
-        });
+        }));
     }
 
     /// Tells an idle worker to run its finalizer and exit.
@@ -1308,24 +1647,70 @@ private:
         flush(w);
     }
 
+    /// Writes what is queued for the worker. The pool writes itself rather than through
+    /// async_write, whose writes may run on any thread of a user's executor: each write must
+    /// keep SIGPIPE from that thread (write_to_worker).
     void flush(const worker_ptr& w)
     {
-        if (w->writing || w->queued_buf.empty() || w->failed)
+        if (w->writing || w->failed || w->forgotten)
             return;
-        w->writing = true;
-        std::swap(w->writing_buf, w->queued_buf);
-        net::async_write(w->to_child, net::buffer(w->writing_buf),
-                         [this, w](boost::system::error_code ec, std::size_t) {
-                             w->writing = false;
-                             w->writing_buf.clear();
-                             if (ec)
-                             {
-                                 // Its input is gone: it died or is dying; its exit tells why.
-                                 w->queued_buf.clear();
-                                 return;
-                             }
-                             flush(w);
-                         });
+        for (;;)
+        {
+            if (w->written == w->writing_buf.size())
+            {
+                w->writing_buf.clear();
+                w->written = 0;
+                if (w->queued_buf.empty())
+                    return;
+                std::swap(w->writing_buf, w->queued_buf);
+            }
+            int err = 0;
+            ssize_t n = write_to_worker(w->to_child.native_handle(),
+                                        w->writing_buf.data() + w->written,
+                                        w->writing_buf.size() - w->written, err);
+            if (n > 0)
+            {
+                w->written += static_cast<std::size_t>(n);
+                continue;
+            }
+            if (err == EAGAIN || err == EWOULDBLOCK)
+            {
+                w->writing = true;
+                w->to_child.async_wait(net::posix::stream_descriptor::wait_write,
+                                       guarded([this, w](boost::system::error_code ec) {
+                                           w->writing = false;
+                                           if (!ec)
+                                               flush(w);
+                                       }));
+                return;
+            }
+            // Its input is gone: it died or is dying, and its exit tells why. One that lives on
+            // (a task closed its descriptor 3) can never take a task again: it is killed.
+            w->writing_buf.clear();
+            w->written = 0;
+            w->queued_buf.clear();
+            kill_later(w, 0, cancel_grace);
+            return;
+        }
+    }
+
+    /// Kills the worker after `grace` unless it exited, or (seq != 0) unless the task with that
+    /// sequence number no longer runs there.
+    void kill_later(const worker_ptr& w, std::uint64_t seq, std::chrono::nanoseconds grace)
+    {
+        if (w->exited || w->forgotten)
+            return;
+        auto it = w->kill_timers.emplace(w->kill_timers.end(), executor());
+        it->expires_after(grace);
+        it->async_wait(guarded([this, w, seq, it](boost::system::error_code ec) {
+            if (w->forgotten) // its timers are gone
+                return;
+            w->kill_timers.erase(it);
+            if (ec || w->exited)
+                return;
+            if (seq == 0 || (!w->in_flight.empty() && w->in_flight.front().seq == seq))
+                kill_worker(*w);
+        }));
     }
 
     /// The worker broke the protocol: fail what it holds and stop it.
@@ -1373,7 +1758,7 @@ private:
             // Normally its output ends with it. A grandchild may still hold the pipe: give the
             // pending bytes a moment, then stop reading.
             w->idle_timer.expires_after(std::chrono::milliseconds(200));
-            w->idle_timer.async_wait([this, w](boost::system::error_code) {
+            w->idle_timer.async_wait(guarded([this, w](boost::system::error_code) {
                 if (!w->eof)
                 {
                     boost::system::error_code ignored;
@@ -1382,7 +1767,7 @@ private:
                     maybe_finished(w);
                     dispatch();
                 }
-            });
+            }));
             return;
         }
         maybe_finished(w);
@@ -1399,7 +1784,9 @@ private:
         workers_.erase(it);
         boost::system::error_code ignored;
         w->idle_timer.cancel();
-        w->cancel_timer.cancel();
+        w->forgotten = true;
+        for (net::steady_timer& t : w->kill_timers)
+            t.cancel();
         w->to_child.close(ignored);
         w->from_child.close(ignored);
 
@@ -1424,11 +1811,6 @@ private:
         std::vector<remote_task*> dropped;
         {
             lock_type lock(mutex_);
-            --alive_;
-            if (w->counted_busy)
-                --busy_;
-            if (w->counted_retiring)
-                --retiring_;
             if (stopping_)
             {
                 dropped = std::move(rest);
@@ -1443,16 +1825,26 @@ private:
                         "asio_pal: worker process " + std::to_string(w->pid) +
                         " of process pool '" + options_.name + "' " + describe_exit(w->exit) +
                         " before it was ready (does its main() call asio_pal::run_worker?)"));
-                else
-                    reserve_spawns_locked(workers_needed(counts_locked()));
             }
+        }
+        // Settled and listed while the worker still counts as alive: shutdown() returns once
+        // none is, and by then every task it held must be settled and in cancelled_tasks().
+        drop_tasks(dropped);
+        if (startup_failure)
+            break_pool(startup_failure);
+        {
+            lock_type lock(mutex_);
+            --alive_;
+            if (w->counted_busy)
+                --busy_;
+            if (w->counted_retiring)
+                --retiring_;
+            if (!stopping_ && !startup_failure)
+                reserve_spawns_locked(workers_needed(counts_locked()));
             if (to_spawn_ > 0)
                 kick_locked();
             changed_.notify_all();
         }
-        drop_tasks(dropped);
-        if (startup_failure)
-            break_pool(startup_failure);
     }
 
     /// A running task was cancelled: stop it in its worker, or skip it there if not started.
@@ -1473,12 +1865,7 @@ private:
                 // The worker exits at once when it runs the task, or skips it later. If the task
                 // runs and blocks the signal, the worker is killed after a grace period (the
                 // tasks behind it have not started, so they lose nothing).
-                w->cancel_timer.expires_after(cancel_grace);
-                w->cancel_timer.async_wait([this, w, seq](boost::system::error_code ec) {
-                    if (!ec && !w->exited && !w->in_flight.empty() &&
-                        w->in_flight.front().seq == seq)
-                        kill_worker(*w);
-                });
+                kill_later(w, seq, cancel_grace);
                 return;
             }
         }
@@ -1510,23 +1897,18 @@ private:
             if (io_thread_.joinable())
                 io_thread_.join();
         }
-        else
-        {
-            // The user's executor: wait for handlers posted before this point.
-            std::mutex m;
-            std::condition_variable cv;
-            bool done = false;
-            net::post(*strand_, [&] {
-                std::lock_guard<std::mutex> l(m);
-                done = true;
-                cv.notify_all();
-            });
-            std::unique_lock<std::mutex> l(m);
-            cv.wait(l, [&] { return done; });
-        }
+        // A user's executor may still hold handlers of the pool (cancelled timers, a stop
+        // request), and may run them after the pool is gone, or never: they keep the gate alive
+        // and find it closed. Waits for one that runs now.
+        std::unique_lock<std::mutex> gate(gate_->m, std::defer_lock);
+        if (running_handlers_of != this)
+            gate.lock();
+        gate_->closed = true;
     }
 
+
     const process_pool_options options_;
+    std::shared_ptr<io_gate> gate_ = std::make_shared<io_gate>();
     mutable std::mutex mutex_;
     std::condition_variable changed_;
     remote_task* head_ = nullptr;
@@ -1581,8 +1963,10 @@ process_pool::process_pool(const executor_type& io, process_pool_options options
 
 process_pool::~process_pool()
 {
-    core_->shutdown();
-    core_.reset();
+    if (core_->shutdown_for_destruction())
+        core_->adopt(std::move(core_));
+    else
+        core_.reset();
     net::execution_context::shutdown();
     net::execution_context::destroy();
 }

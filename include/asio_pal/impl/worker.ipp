@@ -8,6 +8,7 @@
 #ifndef ASIO_PAL_IMPL_WORKER_IPP
 #define ASIO_PAL_IMPL_WORKER_IPP
 
+#include "asio_pal/detail/process_policy.hpp"
 #include "asio_pal/detail/remote_exception.hpp"
 #include "asio_pal/detail/task_registry.hpp"
 #include "asio_pal/detail/wire.hpp"
@@ -46,6 +47,10 @@ namespace {
 // Cancellation requests, written by the signal handler: the task running now, and a ring of
 // the latest requests for tasks not started yet.
 constexpr std::size_t cancel_ring_size = 64;
+// A request can be overwritten only by later ones, which target tasks held at the same time
+// (at most max_tasks_in_flight, one of them running): all of them fit.
+static_assert(cancel_ring_size >= max_tasks_in_flight,
+              "the cancel ring must hold a request for every task a worker may hold");
 std::atomic<std::uint32_t> running_seq{0};
 std::atomic<std::uint32_t> cancel_ring[cancel_ring_size];
 std::atomic<std::uint32_t> cancel_ring_next{0};
