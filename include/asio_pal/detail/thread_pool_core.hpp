@@ -44,6 +44,8 @@ struct worker_context
     bool returned = false;
     /// A task of this worker destroyed the pool: the worker must touch nothing of it.
     bool orphaned = false;
+    /// The worker is running the pool's initializer or finalizer.
+    bool in_hook = false;
 };
 
 /// The context of the worker running on this thread, if any.

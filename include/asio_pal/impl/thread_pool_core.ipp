@@ -425,8 +425,9 @@ void thread_pool_core::orphan_this_worker() noexcept
         ctx->orphaned = true;
         ctx->finishing = nullptr;
     }
-    // A worker's finalizer runs before it leaves; this one leaves the pool here.
-    if (options_.finalizer)
+    // A worker's finalizer runs before it leaves; this one leaves the pool here (unless the
+    // pool's end came from its initializer or finalizer).
+    if (ctx && !ctx->in_hook && options_.finalizer)
     {
         try
         {
@@ -570,10 +571,13 @@ void thread_pool_core::worker_main(worker* w) noexcept
         {
             try
             {
+                ctx.in_hook = true;
                 options_.initializer();
+                ctx.in_hook = false;
             }
             catch (...)
             {
+                ctx.in_hook = false;
                 if (leave_orphaned())
                     return;
                 initialized = false;
@@ -644,10 +648,13 @@ void thread_pool_core::worker_main(worker* w) noexcept
         {
             try
             {
+                ctx.in_hook = true;
                 options_.finalizer();
+                ctx.in_hook = false;
             }
             catch (...)
             {
+                ctx.in_hook = false;
                 if (leave_orphaned())
                     return;
                 break_pool(nested_error<finalizer_error>("asio_pal: finalizer of pool '" +
