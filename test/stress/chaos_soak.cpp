@@ -496,8 +496,8 @@ struct soak_counts
             map_failures[2] = {}, map_timeouts[2] = {}, map_cut[2] = {};
     counter async_next_maps = 0, async_collects = 0;
     counter strand_jobs = 0, strand_posts = 0, coroutines = 0;
-    counter collects = 0, collect_timeouts = 0, waits = 0, wait_timeouts = 0, as_dones = 0,
-            as_done_timeouts = 0;
+    counter collects = 0, collect_timeouts = 0, pokes = 0, waits = 0, wait_timeouts = 0,
+            as_dones = 0, as_done_timeouts = 0;
     counter cancel_calls = 0, cancel_true = 0;
     counter callbacks_added = 0, callbacks_fired = 0;
     counter pools_created[2] = {}, pools_shut_down_early[2] = {}, pools_destroyed_by_client[2] = {},
@@ -944,14 +944,14 @@ void check_all_done(generation& g, const char* when)
                      " not done after " + std::string(when) + " returned");
 }
 
-std::size_t count_in_flight(generation& g)
+std::vector<entry_ptr> in_flight(generation& g)
 {
+    std::vector<entry_ptr> out;
     std::lock_guard<std::mutex> lock(g.mutex);
-    return static_cast<std::size_t>(std::count_if(g.entries.begin(), g.entries.end(),
-                                                  [](const std::weak_ptr<entry>& w) {
-        auto e = w.lock();
-        return e && !is_done(*e);
-    }));
+    for (auto& w : g.entries)
+        if (auto e = w.lock(); e && !is_done(*e))
+            out.push_back(std::move(e));
+    return out;
 }
 
 // ---- the shared pools -------------------------------------------------------------------------
@@ -965,13 +965,21 @@ struct held
     std::shared_ptr<generation> gen;
 };
 
+void race_with_destruction(std::vector<entry_ptr> live);
+
 // Runs in whoever drops the last reference to a pool: a client, a coroutine, the churn thread.
 template <typename Pool>
 void retire(Pool* pool, const std::shared_ptr<generation>& g)
 {
     int p = pool_index(g->process);
     ++(on_churn_thread ? counts.pools_destroyed_by_churn : counts.pools_destroyed_by_client)[p];
-    counts.in_flight_at_shutdown[p] += count_in_flight(*g);
+    // A future may be cancelled or waited on while its pool is being destroyed: the canceller
+    // thread does both, now, to the tasks still in flight.
+    std::vector<entry_ptr> live = in_flight(*g);
+    counts.in_flight_at_shutdown[p] += live.size();
+    if (live.size() > 64)
+        live.resize(64);
+    race_with_destruction(std::move(live));
     g->closing = true;
     if (g->explicit_shutdown)
     {
@@ -1073,11 +1081,13 @@ pool_slots slots;
 class canceller
 {
 public:
-    void schedule(entry_ptr e, std::chrono::steady_clock::duration delay)
+    // `cancel` false: wait(up to 1 ms) on the task instead.
+    void schedule(entry_ptr e, std::chrono::steady_clock::duration delay, bool cancel = true)
     {
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            queue_.push(item{std::chrono::steady_clock::now() + delay, seq_++, std::move(e)});
+            queue_.push(
+                item{std::chrono::steady_clock::now() + delay, seq_++, std::move(e), cancel});
         }
         cv_.notify_one();
     }
@@ -1101,12 +1111,22 @@ public:
                 continue;
             }
             entry_ptr e = queue_.top().e;
+            bool cancel = queue_.top().cancel;
+            auto wait = std::chrono::microseconds(queue_.top().seq % 1000);
             queue_.pop();
             lock.unlock();
-            do_cancel(*e);
-            if (e->cancel_true && is_done(*e) && status_of(*e) != pal::task_status::cancelled)
-                problems.add(describe(*e) + ": cancel() returned true on a task that ended "
-                                            "otherwise");
+            if (!cancel)
+            {
+                if (wait_for(*e, wait) && !is_done(*e))
+                    problems.add(describe(*e) + ": wait() returned true on a task not done");
+            }
+            else
+            {
+                do_cancel(*e);
+                if (e->cancel_true && is_done(*e) && status_of(*e) != pal::task_status::cancelled)
+                    problems.add(describe(*e) + ": cancel() returned true on a task that ended "
+                                                "otherwise");
+            }
             e.reset();
             lock.lock();
         }
@@ -1128,6 +1148,7 @@ private:
         std::chrono::steady_clock::time_point due;
         std::uint64_t seq;
         entry_ptr e;
+        bool cancel = true;
         bool operator<(const item& o) const { return std::tie(due, seq) > std::tie(o.due, o.seq); }
     };
     std::mutex mutex_;
@@ -1138,6 +1159,13 @@ private:
 };
 
 canceller the_canceller;
+
+void race_with_destruction(std::vector<entry_ptr> live)
+{
+    bool cancel = false;
+    for (entry_ptr& e : live)
+        the_canceller.schedule(std::move(e), 0ns, cancel = !cancel);
+}
 
 // ---- one client ------------------------------------------------------------------------------
 
@@ -1425,6 +1453,16 @@ public:
     {}
 
     void run();
+    // Submits n random tasks to h's pool (the churn thread loads a pool it is about to drop).
+    template <typename Pool>
+    void load(held<Pool>& h, int n)
+    {
+        harvest();
+        for (int i = 0; i < n; ++i)
+            submit_one(h, random_spec(r_, std::is_same_v<Pool, pal::process_pool>));
+    }
+    // Waits for every task submitted and settles it.
+    void finish();
 
     std::atomic<const char*> doing{"starting"};
     std::vector<entry_ptr> leftovers; // cancelled by a shutdown not yet final; main settles them
@@ -1439,6 +1477,7 @@ private:
     void collect_some();
     void wait_some();
     void cancel_some();
+    void poke_finished();
     template <typename Pool>
     void run_one();
     template <typename Pool>
@@ -1449,6 +1488,7 @@ private:
     std::chrono::steady_clock::time_point end_;
     std::deque<entry_ptr> outstanding_;
     std::vector<entry_ptr> later_;
+    std::deque<entry_ptr> finished_; // the last tasks settled, for poke_finished()
 };
 
 void client::harvest()
@@ -1458,8 +1498,11 @@ void client::harvest()
             return false;
         if (settle(*e) == verdict::later)
             later_.push_back(e);
+        finished_.push_back(e);
         return true;
     });
+    while (finished_.size() > 64)
+        finished_.pop_front();
     std::erase_if(later_, [](const entry_ptr& e) { return settle(*e) == verdict::done; });
     // Bounded memory: wait for the oldest when too many are in flight.
     while (outstanding_.size() > 200)
@@ -1565,6 +1608,35 @@ void client::submit_some(int n)
         submit_one(h, random_spec(r_, process));
 }
 
+// collect(timeout) on a task: its value, its own exception, cancelled_error when it ended
+// cancelled, or timeout_error while it has not ended. "" when that holds.
+std::string check_collect(const entry& e, std::chrono::steady_clock::duration timeout,
+                          bool must_be_done)
+{
+    try
+    {
+        std::string why;
+        std::visit([&](const auto& f) { why = check_value(e.s, e.process, f.collect(timeout)); },
+                   e.f);
+        return why;
+    }
+    catch (const pal::timeout_error&)
+    {
+        ++counts.collect_timeouts; // the task goes on; harvest() sees it end
+        return must_be_done ? describe(e) + ": collect() timed out on a finished task" : "";
+    }
+    catch (const pal::cancelled_error&)
+    {
+        return status_of(e) == pal::task_status::cancelled
+                   ? ""
+                   : describe(e) + ": collect() gave cancelled_error";
+    }
+    catch (...)
+    {
+        return check_failure(e.s, e.process, std::current_exception());
+    }
+}
+
 void client::collect_some()
 {
     int n = r_.uniform_int(1, 4);
@@ -1573,28 +1645,33 @@ void client::collect_some()
         entry_ptr e = outstanding_[static_cast<std::size_t>(
             r_.uniform(0, static_cast<long>(outstanding_.size()) - 1))];
         ++counts.collects;
-        auto timeout = std::chrono::microseconds(r_.uniform(0, 3000));
-        std::string why;
-        try
-        {
-            std::visit(
-                [&](const auto& f) { why = check_value(e->s, e->process, f.collect(timeout)); },
-                e->f);
-        }
-        catch (const pal::timeout_error&)
-        {
-            ++counts.collect_timeouts; // the task goes on; harvest() sees it end
-        }
-        catch (const pal::cancelled_error&)
-        {
-            if (status_of(*e) != pal::task_status::cancelled)
-                why = describe(*e) + ": collect() gave cancelled_error";
-        }
-        catch (...)
-        {
-            why = check_failure(e->s, e->process, std::current_exception());
-        }
-        expect(why);
+        expect(check_collect(*e, std::chrono::microseconds(r_.uniform(0, 3000)), false));
+    }
+}
+
+// A future outlives its pool: on a finished task whose pool may be gone (or going, on another
+// thread), every call answers as it did and touches nothing of the pool.
+void client::poke_finished()
+{
+    int n = r_.uniform_int(1, 4);
+    for (int i = 0; i < n && !finished_.empty(); ++i)
+    {
+        entry_ptr e = finished_[static_cast<std::size_t>(
+            r_.uniform(0, static_cast<long>(finished_.size()) - 1))];
+        ++counts.pokes;
+        bool cancelled = status_of(*e) == pal::task_status::cancelled;
+        if (!wait_for(*e, 0ns))
+            problems.add(describe(*e) + ": wait(0) is false on a finished task");
+        bool r = std::visit([](const auto& f) { return f.cancel(); }, e->f);
+        if (r != cancelled)
+            problems.add(describe(*e) + ": cancel() on a finished task returned " +
+                         (r ? "true" : "false"));
+        expect(check_collect(*e, 0ns, true));
+        bool fired = false;
+        std::visit([&](const auto& f) { f.add_callback([&fired] { fired = true; }); }, e->f);
+        if (!fired)
+            problems.add(describe(*e) + ": a callback added to a finished task did not run "
+                                        "before add_callback returned");
     }
 }
 
@@ -1856,7 +1933,7 @@ void client::coroutines()
 void client::run()
 {
     // Relative frequencies of the operations, in the order of the switch below.
-    static constexpr int op_weights[] = {14, 14, 4, 4, 8, 4, 3, 4, 4, 2, 2, 4};
+    static constexpr int op_weights[] = {14, 14, 4, 4, 8, 4, 3, 4, 4, 2, 2, 3, 4};
     while (std::chrono::steady_clock::now() < end_)
     {
         harvest();
@@ -1906,12 +1983,21 @@ void client::run()
             doing = "a map on the process pool";
             map_one<pal::process_pool>();
             break;
+        case 11:
+            doing = "calls on finished tasks";
+            poke_finished();
+            break;
         default:
             doing = "coroutines";
             coroutines();
             break;
         }
     }
+    finish();
+}
+
+void client::finish()
+{
     doing = "waiting for its tasks";
     for (entry_ptr& e : outstanding_)
     {
@@ -2060,7 +2146,7 @@ struct resource_samples
     std::size_t fds_max = 0;
 };
 
-void churn(rng r, std::chrono::steady_clock::time_point start,
+void churn(rng r, client& loader, std::chrono::steady_clock::time_point start,
            std::chrono::steady_clock::duration length, std::atomic<bool>& stop, std::mutex& m,
            std::condition_variable& cv, std::uintptr_t sigpipe_at_start, resource_samples& samples)
 {
@@ -2073,12 +2159,13 @@ void churn(rng r, std::chrono::steady_clock::time_point start,
                             [&] { return stop.load(); }))
                 break;
         }
-        bool process = r.chance(0.5);
-        std::shared_ptr<generation> old_gen;
-        if (process)
+        // Work in flight when the old pool goes: a few tasks submitted just before, pending,
+        // queued in a worker or running.
+        int load = r.uniform_int(0, 20);
+        if (r.chance(0.5))
         {
             auto old = slots.replace(make_process_pool(r));
-            old_gen = old.gen;
+            loader.load(old, load);
             if (r.chance(0.5))
             {
                 // Shut down in the hands of the clients: their submits are refused from now on.
@@ -2091,6 +2178,7 @@ void churn(rng r, std::chrono::steady_clock::time_point start,
         else
         {
             auto old = slots.replace(make_thread_pool(r));
+            loader.load(old, load);
             std::unique_lock<std::shared_mutex> no_strands(old.gen->strand_hold, std::try_to_lock);
             if (no_strands.owns_lock() && r.chance(0.5))
             {
@@ -2112,6 +2200,7 @@ void churn(rng r, std::chrono::steady_clock::time_point start,
     }
     slots.replace(held<pal::thread_pool>{});
     slots.replace(held<pal::process_pool>{});
+    loader.finish();
 }
 
 // ---- the report --------------------------------------------------------------------------------
@@ -2190,6 +2279,7 @@ void print_table(double seconds, int clients)
     one("  timed out", counts.wait_timeouts);
     one("as_done(futures, timeout)", counts.as_dones);
     one("  timed out", counts.as_done_timeouts);
+    one("calls on finished tasks (pools maybe gone)", counts.pokes);
     one("cancel() calls", counts.cancel_calls);
     one("  returned true", counts.cancel_true);
     one("callbacks added", counts.callbacks_added);
@@ -2243,8 +2333,20 @@ BOOST_AUTO_TEST_CASE(chaos_soak)
     const std::string fd_list_at_start = descriptor_list();
     const std::size_t rss_at_start = resident_bytes();
 
-    // A watchdog: a hang fails the run instead of stalling it.
+    auto start = std::chrono::steady_clock::now();
+    auto length = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(seconds));
     std::vector<std::unique_ptr<client>> clients;
+    for (int i = 0; i < n_clients; ++i)
+        clients.push_back(
+            std::make_unique<client>(the_seed + 100 + static_cast<unsigned>(i), start + length));
+    client loader(the_seed + 2, start + length); // the churn thread's
+    std::vector<client*> all;
+    for (auto& c : clients)
+        all.push_back(c.get());
+    all.push_back(&loader);
+
+    // A watchdog: a hang fails the run instead of stalling it.
     std::mutex watchdog_mutex;
     std::condition_variable watchdog_cv;
     bool finished = false;
@@ -2257,16 +2359,13 @@ BOOST_AUTO_TEST_CASE(chaos_soak)
                          "chaos_soak (seed %llu): still running %.0f s after the end; "
                          "aborting. The clients were doing:\n",
                          static_cast<unsigned long long>(the_seed), seconds + 300);
-            for (auto& c : clients)
+            for (client* c : all)
                 std::fprintf(stderr, "  %s\n", c->doing.load());
             std::fflush(stderr);
             std::abort();
         }
     });
 
-    auto start = std::chrono::steady_clock::now();
-    auto length = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(seconds));
     rng setup(the_seed);
     slots.replace(make_thread_pool(setup));
     slots.replace(make_process_pool(setup));
@@ -2276,12 +2375,9 @@ BOOST_AUTO_TEST_CASE(chaos_soak)
     std::mutex churn_mutex;
     std::condition_variable churn_cv;
     resource_samples samples;
-    std::thread churning(churn, rng(the_seed + 1), start, length, std::ref(stop_churn),
-                         std::ref(churn_mutex), std::ref(churn_cv), sigpipe_at_start,
-                         std::ref(samples));
-    for (int i = 0; i < n_clients; ++i)
-        clients.push_back(
-            std::make_unique<client>(the_seed + 100 + static_cast<unsigned>(i), start + length));
+    std::thread churning(churn, rng(the_seed + 1), std::ref(loader), start, length,
+                         std::ref(stop_churn), std::ref(churn_mutex), std::ref(churn_cv),
+                         sigpipe_at_start, std::ref(samples));
     std::vector<std::thread> threads;
     for (auto& c : clients)
         threads.emplace_back([&c] { c->run(); });
@@ -2296,7 +2392,7 @@ BOOST_AUTO_TEST_CASE(chaos_soak)
     the_canceller.finish();
     cancelling.join();
 
-    for (auto& c : clients)
+    for (client* c : all)
         for (entry_ptr& e : c->leftovers)
             if (settle(*e) != verdict::done)
                 problems.add(describe(*e) + ": its pool's shutdown never became final");
