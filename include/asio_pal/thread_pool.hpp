@@ -44,7 +44,9 @@ struct pool_access
  * `co_spawn`, strands, `bind_executor` and `any_io_executor`. Tasks given to submit() yield a
  * future<T>.
  *
- * Destruction = shutdown(): pending tasks are cancelled, running ones finish.
+ * Destruction = shutdown(): pending tasks are cancelled, running ones finish. One of the pool's
+ * own tasks may destroy it (drop its last owner): the destructor then waits for the other
+ * workers, and the destroying task's worker leaves the pool when that task returns.
  *
  * @par Thread Safety
  * Every member function may be called concurrently, except the destructor.
@@ -72,7 +74,7 @@ public:
     thread_pool& operator=(const thread_pool&) = delete;
 
     /// The pool's executor. Posted functions run on the same elastic workers as tasks; an
-    /// exception escaping one goes to `on_task_exception`.
+    /// exception escaping one goes to `on_task_exception` (with blocking.always, to the caller).
     executor_type get_executor() noexcept;
 
     /**
