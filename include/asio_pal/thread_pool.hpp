@@ -218,7 +218,8 @@ public:
     }
     basic_executor_type require(net::execution::blocking_t::never_t) const
     {
-        return basic_executor_type(pool_, allocator_, (bits_ & ~blocking_bits) | blocking_never_bit);
+        return basic_executor_type(pool_, allocator_,
+                                   (bits_ & ~blocking_bits) | blocking_never_bit);
     }
     /// execute() returns once the function has run: inline on one of the pool's workers, else
     /// on a worker while the caller waits. An exception the function throws reaches the caller.

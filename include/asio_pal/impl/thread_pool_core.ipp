@@ -41,6 +41,8 @@ thread_pool_core::~thread_pool_core()
     if (running_in_this_thread())
         orphan_this_worker();
     unregister_at_exit(this);
+    // Last, while every member still lives: futures may call in (cancel) until here.
+    retire_owner();
 }
 
 pool_counts thread_pool_core::counts_locked() const noexcept
@@ -215,7 +217,8 @@ void thread_pool_core::spawn_locked(std::size_t n)
         try
         {
             int failing = failing_thread_starts.load(std::memory_order_relaxed);
-            while (failing > 0 && !failing_thread_starts.compare_exchange_weak(failing, failing - 1))
+            while (failing > 0 &&
+                   !failing_thread_starts.compare_exchange_weak(failing, failing - 1))
             {
             }
             if (failing > 0)
