@@ -193,17 +193,20 @@ private:
     sigset_t old_;
 };
 
-/// One write(2) to a worker's input; the errno of a failure in `err`.
-ssize_t write_to_worker(int fd, const char* p, std::size_t n, int& err) noexcept
+/// One write(2) to a worker's input; the errno of a failure in `err`. `quiet`: SIGPIPE is
+/// blocked on this thread already (the pool's own I/O thread blocks every signal).
+ssize_t write_to_worker(int fd, const char* p, std::size_t n, int& err, bool quiet) noexcept
 {
-    sigpipe_suppressed quiet;
+    std::optional<sigpipe_suppressed> suppressed;
+    if (!quiet)
+        suppressed.emplace();
     ssize_t r;
     do
         r = ::write(fd, p, n);
     while (r < 0 && errno == EINTR);
     err = r < 0 ? errno : 0;
-    if (err == EPIPE)
-        quiet.consume();
+    if (err == EPIPE && suppressed)
+        suppressed->consume();
     return r;
 }
 
@@ -384,6 +387,8 @@ public:
     {
         unregister_at_exit(this);
         stop_io();
+        // Last, while every member still lives: futures may call in (cancel) until here.
+        retire_owner();
     }
 
     const process_pool_options& options() const noexcept { return options_; }
@@ -835,7 +840,7 @@ private:
                 end_frame(quit, at, options_.max_frame_size);
                 int err = 0;
                 stopped = write_to_worker(w->to_child.native_handle(), quit.data(), quit.size(),
-                                          err) == static_cast<ssize_t>(quit.size());
+                                          err, false) == static_cast<ssize_t>(quit.size());
             }
             if (!stopped)
                 kill_worker(*w);
@@ -1019,7 +1024,7 @@ private:
         while (left > 0)
         {
             int err = 0;
-            ssize_t n = write_to_worker(w.direct_write, p, left, err);
+            ssize_t n = write_to_worker(w.direct_write, p, left, err, false);
             if (n > 0)
             {
                 p += n;
@@ -1667,7 +1672,8 @@ private:
             int err = 0;
             ssize_t n = write_to_worker(w->to_child.native_handle(),
                                         w->writing_buf.data() + w->written,
-                                        w->writing_buf.size() - w->written, err);
+                                        w->writing_buf.size() - w->written, err,
+                                        own_io_.has_value());
             if (n > 0)
             {
                 w->written += static_cast<std::size_t>(n);
