@@ -1030,8 +1030,7 @@ BOOST_AUTO_TEST_CASE(chain_over_the_limit_is_a_protocol_error)
 {
     // Well formed, one layer too deep: refused, not rebuilt.
     std::string what = protocol_error_text(parent_receives(failure_body(65)));
-    BOOST_TEST(what.find("the reply of task 'deep' cannot be decoded") != std::string::npos,
-               what);
+    BOOST_TEST(what.find("the reply of task 'deep' cannot be decoded") != std::string::npos, what);
     BOOST_TEST(what.find("an exception chain of 65 layers exceeds the limit of 64 layers") !=
                    std::string::npos,
                what);

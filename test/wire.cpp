@@ -513,8 +513,8 @@ BOOST_AUTO_TEST_CASE(counts_that_fit_their_smallest_elements_decode)
     BOOST_TEST(bools.size() == n);
 
     // One element more than fits is refused.
-    std::string what = error_of<d::decode_error>(
-        [&] { d::decode(count_then_zeros(n + 1, n * 8), strings); });
+    std::string what =
+        error_of<d::decode_error>([&] { d::decode(count_then_zeros(n + 1, n * 8), strings); });
     BOOST_TEST(what == "asio_pal: corrupt length 4097: elements of 8 or more bytes, with only "
                        "32768 bytes left");
 }

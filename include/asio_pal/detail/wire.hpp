@@ -248,7 +248,7 @@ struct min_wire_size<std::unordered_multimap<K, V, H, E, A>>
 constexpr std::size_t saturating_add(std::size_t a, std::size_t b) noexcept
 {
     return a > std::numeric_limits<std::size_t>::max() - b ? std::numeric_limits<std::size_t>::max()
-                                                            : a + b;
+                                                           : a + b;
 }
 
 template <class T, std::size_t N>

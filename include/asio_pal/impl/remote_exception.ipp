@@ -454,9 +454,8 @@ public:
                 hold_text(added->text);
             }
             // The oldest go first; the newest stays, even alone over the limit.
-            while (entries_.size() > 1 &&
-                   (entries_.size() > remote_traceback_capacity ||
-                    bytes_ > remote_traceback_byte_capacity))
+            while (entries_.size() > 1 && (entries_.size() > remote_traceback_capacity ||
+                                           bytes_ > remote_traceback_byte_capacity))
             {
                 entry& oldest = entries_.front();
                 index_.erase(oldest.address);
