@@ -154,59 +154,15 @@ int above_protocol_fds(int fd)
     return moved;
 }
 
-/**
- * SIGPIPE blocked on this thread for the life of the object: a write to the pipe of a worker
- * that died fails with EPIPE instead of killing the program, and the process-wide disposition
- * (which children inherit when it is "ignored") stays the program's.
- */
-class sigpipe_suppressed
+/// One write(2) to a worker's input; the errno of a failure in `err`. It never raises SIGPIPE:
+/// the pool holds a reader of every worker's input (worker_process::input_reader).
+ssize_t write_to_worker(int fd, const char* p, std::size_t n, int& err) noexcept
 {
-public:
-    sigpipe_suppressed() noexcept
-    {
-        sigset_t pipe;
-        sigemptyset(&pipe);
-        sigaddset(&pipe, SIGPIPE);
-        ::pthread_sigmask(SIG_BLOCK, &pipe, &old_);
-    }
-    ~sigpipe_suppressed() { ::pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
-    sigpipe_suppressed(const sigpipe_suppressed&) = delete;
-    sigpipe_suppressed& operator=(const sigpipe_suppressed&) = delete;
-
-    /// After EPIPE: takes the SIGPIPE the write raised for this thread, so that it is not
-    /// delivered when the mask is restored. A thread that blocked SIGPIPE already may hold one
-    /// of the program's own: it is left alone.
-    void consume() noexcept
-    {
-        if (sigismember(&old_, SIGPIPE) == 1)
-            return;
-        sigset_t pipe;
-        sigemptyset(&pipe);
-        sigaddset(&pipe, SIGPIPE);
-        timespec zero{};
-        while (::sigtimedwait(&pipe, nullptr, &zero) < 0 && errno == EINTR)
-        {
-        }
-    }
-
-private:
-    sigset_t old_;
-};
-
-/// One write(2) to a worker's input; the errno of a failure in `err`. `quiet`: SIGPIPE is
-/// blocked on this thread already (the pool's own I/O thread blocks every signal).
-ssize_t write_to_worker(int fd, const char* p, std::size_t n, int& err, bool quiet) noexcept
-{
-    std::optional<sigpipe_suppressed> suppressed;
-    if (!quiet)
-        suppressed.emplace();
     ssize_t r;
     do
         r = ::write(fd, p, n);
     while (r < 0 && errno == EINTR);
     err = r < 0 ? errno : 0;
-    if (err == EPIPE && suppressed)
-        suppressed->consume();
     return r;
 }
 
@@ -295,6 +251,7 @@ struct worker_process : std::enable_shared_from_this<worker_process>
     {
         close_fd(direct_write);
         close_fd(direct_read);
+        close_fd(input_reader);
     }
     worker_process(const worker_process&) = delete;
     worker_process& operator=(const worker_process&) = delete;
@@ -337,6 +294,11 @@ struct worker_process : std::enable_shared_from_this<worker_process>
     // object closes them, so they outlive the strand's descriptors while a lease holds them.
     int direct_write = -1;
     int direct_read = -1; // non-blocking
+
+    // A reader of the worker's input, never read: with it, a write to a worker that died or
+    // closed its input cannot raise SIGPIPE, so the pool needs neither to ignore SIGPIPE for the
+    // whole process (children would inherit that) nor to block it around every write.
+    int input_reader = -1;
     frame_decoder direct_decoder;
     std::vector<char> direct_frame;
     std::atomic<std::size_t> direct_runs{0}; // tasks run through leases (strand reads it)
@@ -840,7 +802,7 @@ private:
                 end_frame(quit, at, options_.max_frame_size);
                 int err = 0;
                 stopped = write_to_worker(w->to_child.native_handle(), quit.data(), quit.size(),
-                                          err, false) == static_cast<ssize_t>(quit.size());
+                                          err) == static_cast<ssize_t>(quit.size());
             }
             if (!stopped)
                 kill_worker(*w);
@@ -1024,7 +986,7 @@ private:
         while (left > 0)
         {
             int err = 0;
-            ssize_t n = write_to_worker(w.direct_write, p, left, err, false);
+            ssize_t n = write_to_worker(w.direct_write, p, left, err);
             if (n > 0)
             {
                 p += n;
@@ -1032,8 +994,12 @@ private:
             }
             else if (err == EAGAIN) // the pipe is non-blocking (flush)
             {
-                pollfd pfd{w.direct_write, POLLOUT, 0};
-                ::poll(&pfd, 1, -1);
+                // Full. A dead worker's input stays open (the pool reads it too): its reply
+                // pipe tells that it died.
+                pollfd pfd[2] = {{w.direct_write, POLLOUT, 0}, {w.direct_read, 0, 0}};
+                ::poll(pfd, 2, -1);
+                if ((pfd[1].revents & (POLLHUP | POLLERR)) != 0)
+                    return false;
             }
             else
             {
@@ -1265,7 +1231,7 @@ private:
                                             "'");
             w.pid = pid;
             w.process.emplace(executor(), pid);
-            close_fd(to_child[0]);
+            w.input_reader = std::exchange(to_child[0], -1);
             close_fd(from_child[1]);
             close_fd(direct[1]);
             w.direct_read = std::exchange(direct[0], -1);
@@ -1652,9 +1618,8 @@ private:
         flush(w);
     }
 
-    /// Writes what is queued for the worker. The pool writes itself rather than through
-    /// async_write, whose writes may run on any thread of a user's executor: each write must
-    /// keep SIGPIPE from that thread (write_to_worker).
+    /// Writes what is queued for the worker (itself rather than through async_write, so that
+    /// every write to a worker is one of write_to_worker's).
     void flush(const worker_ptr& w)
     {
         if (w->writing || w->failed || w->forgotten)
@@ -1672,8 +1637,7 @@ private:
             int err = 0;
             ssize_t n = write_to_worker(w->to_child.native_handle(),
                                         w->writing_buf.data() + w->written,
-                                        w->writing_buf.size() - w->written, err,
-                                        own_io_.has_value());
+                                        w->writing_buf.size() - w->written, err);
             if (n > 0)
             {
                 w->written += static_cast<std::size_t>(n);
@@ -1690,8 +1654,8 @@ private:
                                        }));
                 return;
             }
-            // Its input is gone: it died or is dying, and its exit tells why. One that lives on
-            // (a task closed its descriptor 3) can never take a task again: it is killed.
+            // Its input is gone (closed by the pool: it died). Should it live on, it is of no
+            // use: it is killed.
             w->writing_buf.clear();
             w->written = 0;
             w->queued_buf.clear();
