@@ -98,10 +98,13 @@ public:
     explicit process_pool(process_pool_options options);
     /// A pool doing its I/O on `io` (which must support I/O objects, e.g. an io_context's
     /// executor) instead of an internal I/O thread. Run the executor's context for as long as
-    /// the pool is in use, including during its destruction.
+    /// the pool is in use. An io_context that stopped (run() returned) or that the calling
+    /// thread runs (a coroutine owning the pool) is not waited for by shutdown() and the
+    /// destructor: see shutdown().
     process_pool(const executor_type& io, process_pool_options options);
 
-    /// Shuts the pool down (see shutdown()).
+    /// Shuts the pool down (see shutdown()). Destroying a pool with its own I/O thread from a
+    /// callback running on that thread is reported on stderr, then aborts.
     ~process_pool();
 
     process_pool(const process_pool&) = delete;
@@ -142,7 +145,8 @@ public:
 
     /// Starts the workers that queued work needs; returns how many.
     std::size_t spawn_workers();
-    /// Starts up to `n` workers, never beyond max_workers; returns how many.
+    /// Starts up to `n` workers, never beyond max_workers; returns how many. They start even
+    /// when shutdown() follows at once (their initializer runs, then they retire).
     std::size_t spawn_workers(std::size_t n);
 
     /// Waits until every queued and running task is done and the worker processes have
@@ -155,11 +159,15 @@ public:
     /**
      * Closes the pool, cancels pending tasks (see cancelled_tasks()), waits for running tasks,
      * lets every worker run its finalizer and exit, and reaps them. Returns false when the pool
-     * was already closed.
+     * was already closed. Every task is settled, and cancelled_tasks() complete, on return.
+     *
+     * On a user's io_context that has stopped, or that the calling thread runs, no reply can be
+     * read: the pool then stops its workers itself (idle ones run their finalizer and exit,
+     * busy ones are killed and their tasks cancelled) and reaps them.
      */
     bool shutdown();
 
-    /// Throws pool_closed_error when closed, or the broken pool's error.
+    /// Throws pool_closed_error when closed (even if broken too), else the broken pool's error.
     void check() const;
 
     /**
