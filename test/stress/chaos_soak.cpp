@@ -1186,6 +1186,11 @@ long thread_spin(const std::atomic<bool>& stop, long x)
 struct batch_state
 {
     std::atomic<int> spawned{0}, finished{0}, dropped{0};
+    // What each coroutine was, and whether it finished (its io_context's thread only): named
+    // when a batch hangs.
+    std::vector<std::string> jobs;
+    std::vector<entry_ptr> awaited;
+    std::vector<char> ended;
 };
 
 struct frame_guard
@@ -1843,10 +1848,17 @@ void client::coroutines()
     std::shared_lock<std::shared_mutex> strand_hold(thread_gen->strand_hold, std::try_to_lock);
     net::io_context io;
     auto b = std::make_shared<batch_state>();
-    auto done = [b](std::exception_ptr e) {
-        if (e)
-            problems.add("a coroutine ended with " + what_of(e));
-        ++b->finished;
+    auto done = [&](std::string job, entry_ptr awaited = {}) {
+        std::size_t i = b->jobs.size();
+        b->jobs.push_back(std::move(job));
+        b->awaited.push_back(std::move(awaited));
+        b->ended.push_back(0);
+        return [b, i](std::exception_ptr e) {
+            if (e)
+                problems.add("a coroutine ended with " + what_of(e));
+            b->ended[i] = 1;
+            ++b->finished;
+        };
     };
     int jobs = r_.uniform_int(2, 6);
     for (int j = 0; j < jobs; ++j)
@@ -1869,44 +1881,72 @@ void client::coroutines()
         switch (choice)
         {
         case 0:
-            net::co_spawn(io, job_async_run(th, random_spec(r_, false, false), b), done);
+        {
+            spec s = random_spec(r_, false, false);
+            net::co_spawn(io, job_async_run(th, s, b),
+                          done("co_await async_run, " + describe(s, false)));
             break;
+        }
         case 1:
         case 2:
-            net::co_spawn(io, job_async_run(ph, random_spec(r_, true, false), b), done);
+        {
+            spec s = random_spec(r_, true, false);
+            net::co_spawn(io, job_async_run(ph, s, b),
+                          done("co_await async_run, " + describe(s, true)));
             break;
+        }
         case 3:
         case 4:
         {
             spec s = random_spec(r_, true);
             s.k = std::array{kind::spin, kind::sleep,
                              kind::value}[static_cast<std::size_t>(r_.uniform(0, 2))];
-            net::co_spawn(io, job_race(ph, s, r_.uniform_int(1, 20), b), done);
+            int ms = r_.uniform_int(1, 20);
+            net::co_spawn(
+                io, job_race(ph, s, ms, b),
+                done("async_run || " + std::to_string(ms) + " ms timer, " + describe(s, true)));
             break;
         }
         case 5:
         {
             spec s = random_spec(r_, false);
             s.k = r_.chance(0.5) ? kind::sleep : kind::value;
-            net::co_spawn(io, job_race(th, s, r_.uniform_int(1, 20), b), done);
+            int ms = r_.uniform_int(1, 20);
+            net::co_spawn(
+                io, job_race(th, s, ms, b),
+                done("async_run || " + std::to_string(ms) + " ms timer, " + describe(s, false)));
             break;
         }
         case 6:
-            net::co_spawn(io, job_strand(th, r_.uniform_int(1, 4), r_.uniform_int(1, 50), b), done);
+        {
+            int rounds = r_.uniform_int(1, 4), per_round = r_.uniform_int(1, 50);
+            net::co_spawn(io, job_strand(th, rounds, per_round, b),
+                          done("a strand job, " + std::to_string(rounds) + " rounds of " +
+                               std::to_string(per_round)));
             break;
+        }
         case 7:
-            net::co_spawn(io, job_collect(pick, r_.chance(0.5) ? 0 : r_.uniform_int(1, 10), b),
-                          done);
+        {
+            int ms = r_.chance(0.5) ? 0 : r_.uniform_int(1, 10);
+            net::co_spawn(
+                io, job_collect(pick, ms, b),
+                done("async_collect" + (ms ? " || " + std::to_string(ms) + " ms timer" : "") + ", ",
+                     pick));
             break;
+        }
         default:
         {
             std::size_t n = static_cast<std::size_t>(r_.uniform(1, 120));
             std::size_t want = static_cast<std::size_t>(r_.uniform(0, long(n)));
             long base = r_.uniform(0, 1'000'000);
+            std::string what = "async_next over a map of " + std::to_string(n) + " items, " +
+                               std::to_string(want) + " wanted, on the ";
             if (r_.chance(0.5))
-                net::co_spawn(io, job_map_next(ph, base, n, want, b), done);
+                net::co_spawn(io, job_map_next(ph, base, n, want, b),
+                              done(what + "process pool #" + std::to_string(ph.gen->number)));
             else
-                net::co_spawn(io, job_map_next(th, base, n, want, b), done);
+                net::co_spawn(io, job_map_next(th, base, n, want, b),
+                              done(what + "thread pool #" + std::to_string(th.gen->number)));
             break;
         }
         }
@@ -1923,6 +1963,10 @@ void client::coroutines()
                      " destroyed unfinished");
         if (b->finished + b->dropped != b->spawned)
         {
+            for (std::size_t i = 0; i < b->jobs.size(); ++i)
+                if (!b->ended[i])
+                    std::fprintf(stderr, "  unfinished: %s%s\n", b->jobs[i].c_str(),
+                                 b->awaited[i] ? describe(*b->awaited[i]).c_str() : "");
             std::fprintf(stderr, "chaos_soak (seed %llu): coroutines hang; aborting\n",
                          static_cast<unsigned long long>(the_seed));
             std::abort();
