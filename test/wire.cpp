@@ -574,6 +574,34 @@ BOOST_AUTO_TEST_CASE(hostile_results_are_refused_before_allocating)
                         "corrupt length 1048576: elements of 4 or more"));
 }
 
+BOOST_AUTO_TEST_CASE(chunk_replies_hold_at_most_one_value_per_item_sent)
+{
+    // A void chunk's values take no bytes: 16 bytes could claim 2^32 of them (4 GiB of
+    // std::monostate) before this bound.
+    std::vector<char> void_reply;
+    put<std::uint64_t>(void_reply, std::uint64_t{1} << 32);
+    std::vector<d::item_t<void>> none;
+    BOOST_TEST(contains(error_of<d::decode_error>(
+                            [&] { d::decode_chunk_values<void>(void_reply, none, 3); }),
+                        "a chunk reply of 4294967296 values for a chunk of 3 items"));
+    BOOST_TEST(none.empty());
+    std::vector<char> three;
+    put<std::uint64_t>(three, 3);
+    auto rest = d::decode_chunk_values<void>(three, none, 3);
+    BOOST_TEST(none.size() == 3u);
+    BOOST_TEST(rest.empty());
+
+    std::vector<char> int_reply;
+    d::encode(int_reply, std::vector<std::int32_t>{1, 2, 3, 4, 5});
+    std::vector<std::int32_t> ints;
+    BOOST_TEST(contains(error_of<d::decode_error>(
+                            [&] { d::decode_chunk_values<std::int32_t>(int_reply, ints, 3); }),
+                        "a chunk reply of 5 values for a chunk of 3 items"));
+    ints.clear();
+    d::decode_chunk_values<std::int32_t>(int_reply, ints, 5);
+    BOOST_TEST((ints == std::vector<std::int32_t>{1, 2, 3, 4, 5}));
+}
+
 BOOST_AUTO_TEST_CASE(size_tag_boundary)
 {
     std::vector<char> buf;

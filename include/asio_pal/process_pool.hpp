@@ -202,7 +202,8 @@ private:
     auto submit_call(bool caller_waits, F&& f, Args&&... args);
     template <typename R>
     future<R> submit_encoded(const detail::task_entry& entry, detail::call_mode mode,
-                             std::vector<char>&& args, bool caller_waits = false);
+                             std::size_t items, std::vector<char>&& args,
+                             bool caller_waits = false);
     auto chunk_submitter();
 
     std::unique_ptr<detail::process_pool_core> core_;

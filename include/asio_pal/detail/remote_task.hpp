@@ -28,12 +28,17 @@ class remote_task
 public:
     remote_task* next_ = nullptr;
 
-    remote_task(const task_entry& entry, call_mode mode) noexcept : entry_(&entry), mode_(mode) {}
+    remote_task(const task_entry& entry, call_mode mode, std::size_t items = 1) noexcept
+        : entry_(&entry), mode_(mode), items_(items)
+    {
+    }
     remote_task(const remote_task&) = delete;
     remote_task& operator=(const remote_task&) = delete;
 
     const task_entry& entry() const noexcept { return *entry_; }
     call_mode mode() const noexcept { return mode_; }
+    /// How many items the call carries (a chunk's; 1 otherwise): a reply may not hold more.
+    std::size_t items() const noexcept { return items_; }
     std::vector<char>& arguments() noexcept { return args_; }
 
     virtual state_base& state() noexcept = 0;
@@ -57,6 +62,7 @@ protected:
 private:
     const task_entry* entry_;
     call_mode mode_;
+    std::size_t items_;
     std::vector<char> args_;
     std::atomic<bool> settled_{false};
 };
@@ -68,16 +74,16 @@ std::exception_ptr undecodable_reply(const task_entry& entry, std::exception_ptr
 template <typename T>
 struct reply_decoder
 {
-    static T decode(std::span<const char> body) { return decode_result<T>(body); }
+    static T decode(std::span<const char> body, std::size_t) { return decode_result<T>(body); }
 };
 
 template <typename R>
 struct reply_decoder<chunk_result<R>>
 {
-    static chunk_result<R> decode(std::span<const char> body)
+    static chunk_result<R> decode(std::span<const char> body, std::size_t items)
     {
         chunk_result<R> r;
-        std::span<const char> rest = decode_chunk_values<R>(body, r.values);
+        std::span<const char> rest = decode_chunk_values<R>(body, r.values, items);
         byte_input_archive ar(rest);
         bool failed = false;
         ar(failed);
@@ -98,7 +104,10 @@ template <typename T>
 class remote_state final : public result_state<T>, public remote_task
 {
 public:
-    remote_state(const task_entry& entry, call_mode mode) noexcept : remote_task(entry, mode) {}
+    remote_state(const task_entry& entry, call_mode mode, std::size_t items = 1) noexcept
+        : remote_task(entry, mode, items)
+    {
+    }
 
     state_base& state() noexcept override { return *this; }
 
@@ -116,7 +125,7 @@ public:
                 }
                 else
                 {
-                    return reply_decoder<T>::decode(body);
+                    return reply_decoder<T>::decode(body, items());
                 }
             }
             catch (...)

@@ -194,22 +194,30 @@ R decode_result(std::span<const char> in)
     return r;
 }
 
-/// Decodes the values part of what invoke_registered_chunk appended; returns the bytes after it.
+/// Decodes the values part of what invoke_registered_chunk appended for a chunk of `items`
+/// items; returns the bytes after it. A worker returns at most one value per item it was sent:
+/// a reply claiming more is refused before anything is sized by it (a void chunk's values take
+/// no bytes, so the frame's size alone would not bound them).
 template <typename R>
-std::span<const char> decode_chunk_values(std::span<const char> in, std::vector<item_t<R>>& values)
+std::span<const char> decode_chunk_values(std::span<const char> in, std::vector<item_t<R>>& values,
+                                          std::size_t items)
 {
     byte_input_archive ar(in);
     if constexpr (std::is_void_v<R>)
     {
         std::uint64_t n = 0;
         ar(n);
-        if (n > (std::uint64_t{1} << 32))
-            throw decode_error("asio_pal: corrupt chunk length");
+        if (n > items)
+            throw decode_error("asio_pal: a chunk reply of " + std::to_string(n) +
+                               " values for a chunk of " + std::to_string(items) + " items");
         values.resize(static_cast<std::size_t>(n));
     }
     else
     {
         ar(values);
+        if (values.size() > items)
+            throw decode_error("asio_pal: a chunk reply of " + std::to_string(values.size()) +
+                               " values for a chunk of " + std::to_string(items) + " items");
     }
     return in.subspan(in.size() - ar.remaining());
 }

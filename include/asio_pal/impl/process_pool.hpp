@@ -19,9 +19,10 @@ namespace asio_pal {
 
 template <typename R>
 future<R> process_pool::submit_encoded(const detail::task_entry& entry, detail::call_mode mode,
-                                       std::vector<char>&& args, bool caller_waits)
+                                       std::size_t items, std::vector<char>&& args,
+                                       bool caller_waits)
 {
-    auto* s = new detail::remote_state<R>(entry, mode);
+    auto* s = new detail::remote_state<R>(entry, mode, items);
     s->arguments() = std::move(args);
     detail::state_ptr<detail::result_state<R>> result(s);
     s->add_ref(); // the queue's reference
@@ -66,7 +67,7 @@ auto process_pool::submit_call(bool caller_waits, F&& f, Args&&... args)
         detail::require_task(detail::key_of(static_cast<fn_type>(f)), "process_pool::submit");
     std::vector<char> bytes;
     detail::encode_args(bytes, args_tuple(std::forward<Args>(args)...));
-    return submit_encoded<typename sig::result_type>(entry, detail::call_mode::single,
+    return submit_encoded<typename sig::result_type>(entry, detail::call_mode::single, 1,
                                                      std::move(bytes), caller_waits);
 }
 
@@ -83,7 +84,7 @@ inline auto process_pool::chunk_submitter()
             std::vector<char> bytes;
             detail::encode_chunk<args_tuple>(bytes, items);
             return submit_encoded<detail::chunk_result<R>>(entry, detail::call_mode::chunk,
-                                                           std::move(bytes));
+                                                           items.size(), std::move(bytes));
         };
     };
 }
