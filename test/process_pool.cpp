@@ -24,6 +24,7 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -1149,6 +1150,40 @@ BOOST_AUTO_TEST_CASE(async_run_and_cancellation)
     io.run_for(60s);
     BOOST_TEST(got == 81);
     BOOST_TEST(aborted);
+}
+
+BOOST_AUTO_TEST_CASE(async_run_raced_with_a_timer_while_its_worker_is_busy)
+{
+    // co_await (async_run(...) || timer): the timer wins while the only worker is busy, and
+    // the cancellation that the race emits on the io_context's thread withdraws the task.
+    // Its completion was once dispatched from inside that cancel(), so the operation was
+    // destroyed while the canceller still ran (a crash under load).
+    using namespace boost::asio::experimental::awaitable_operators;
+    temp_dir dir;
+    pal::process_pool pool(1);
+    auto blocker = pool.submit(mark_started_then_sleep, dir.file("started"), 60);
+    net::io_context io;
+    int timer_won = 0;
+    int task_won = 0;
+    net::co_spawn(
+        io,
+        [&]() -> net::awaitable<void> {
+            net::steady_timer t(io);
+            for (int i = 0; i < 40; ++i)
+            {
+                t.expires_after(std::chrono::milliseconds(1 + i % 3));
+                auto r = co_await (pal::async_run(pool, square, i, net::use_awaitable) ||
+                                   t.async_wait(net::use_awaitable));
+                ++(r.index() == 1 ? timer_won : task_won);
+            }
+        },
+        net::detached);
+    io.run_for(60s);
+    BOOST_TEST(timer_won == 40);
+    BOOST_TEST(task_won == 0);
+    BOOST_TEST(blocker.cancel());
+    BOOST_TEST(blocker.wait(30s));
+    BOOST_TEST(pool.run(square, 7) == 49);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
