@@ -18,6 +18,8 @@
 #include "asio_pal/error.hpp"
 #include "asio_pal/future.hpp"
 
+#include "common/reports.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_allocator.hpp>
@@ -81,30 +83,7 @@ bool ready_in_time(std::future<T>& f)
     return f.wait_for(bound) == std::future_status::ready;
 }
 
-/// Collects what a pool reports through on_task_exception.
-struct reports
-{
-    std::mutex m;
-    std::vector<std::exception_ptr> errors;
-
-    std::function<void(std::exception_ptr)> hook()
-    {
-        return [this](std::exception_ptr e) {
-            std::lock_guard<std::mutex> l(m);
-            errors.push_back(std::move(e));
-        };
-    }
-    std::size_t count()
-    {
-        std::lock_guard<std::mutex> l(m);
-        return errors.size();
-    }
-    std::exception_ptr at(std::size_t i)
-    {
-        std::lock_guard<std::mutex> l(m);
-        return errors.at(i);
-    }
-};
+using asio_pal_test::reports;
 
 std::string what_of(std::exception_ptr e)
 {

@@ -18,6 +18,8 @@
 // The exceptions a pool throws.
 #include "asio_pal/error.hpp"
 
+#include "common/reports.hpp"
+
 #include <boost/asio/execution_context.hpp>
 
 #include <algorithm>
@@ -1405,46 +1407,7 @@ struct failing_thread_starts
     failing_thread_starts& operator=(const failing_thread_starts&) = delete;
 };
 
-/// Collects what a pool reports through on_task_exception.
-struct reports
-{
-    std::mutex m;
-    std::vector<std::exception_ptr> errors;
-
-    std::function<void(std::exception_ptr)> hook()
-    {
-        return [this](std::exception_ptr e) {
-            std::lock_guard<std::mutex> l(m);
-            errors.push_back(std::move(e));
-        };
-    }
-    std::size_t count()
-    {
-        std::lock_guard<std::mutex> l(m);
-        return errors.size();
-    }
-    /// Whether report `i` is a std::system_error.
-    bool is_system_error(std::size_t i)
-    {
-        std::exception_ptr e;
-        {
-            std::lock_guard<std::mutex> l(m);
-            e = errors.at(i);
-        }
-        try
-        {
-            std::rethrow_exception(e);
-        }
-        catch (const std::system_error&)
-        {
-            return true;
-        }
-        catch (...)
-        {
-            return false;
-        }
-    }
-};
+using asio_pal_test::reports;
 
 } // namespace
 
@@ -1528,7 +1491,7 @@ BOOST_AUTO_TEST_CASE(post_reports_when_no_worker_can_start)
         pool.get_executor().execute([token, &ran] { ran = true; });
     }
     BOOST_REQUIRE(r.count() == 1u); // reported before execute returned
-    BOOST_TEST(r.is_system_error(0));
+    BOOST_TEST(r.is<std::system_error>(0));
     BOOST_TEST(token.use_count() == 1); // the function was destroyed, not left queued
     BOOST_TEST(pool.count_pending_tasks() == 0u);
     BOOST_TEST(pool.run([] { return 3; }) == 3);
@@ -1558,7 +1521,7 @@ BOOST_AUTO_TEST_CASE(a_worker_that_cannot_be_replaced_stays_for_queued_work)
     BOOST_TEST(first.collect() == 1);
     BOOST_TEST(second.collect() == 2);
     BOOST_REQUIRE(r.count() == 1u);
-    BOOST_TEST(r.is_system_error(0));
+    BOOST_TEST(r.is<std::system_error>(0));
     BOOST_TEST(pool.join());
     // The thread that stayed began a new life as a worker: initializer and finalizer pair up.
     BOOST_TEST(initialized == 2);

@@ -12,6 +12,7 @@
 #include "asio_pal/detail/remote_exception.hpp"
 #include "asio_pal/detail/wire.hpp"
 #include "asio_pal/remote_exception.hpp"
+#include "fuzz_check.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -25,16 +26,6 @@
 #include <vector>
 
 namespace d = asio_pal::detail;
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do                                                                                             \
-    {                                                                                              \
-        if (!(cond))                                                                               \
-        {                                                                                          \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);          \
-            std::abort();                                                                          \
-        }                                                                                          \
-    } while (false)
 
 namespace {
 

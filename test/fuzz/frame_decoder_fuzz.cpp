@@ -9,6 +9,7 @@
 //
 
 #include "asio_pal/detail/wire.hpp"
+#include "fuzz_check.hpp"
 
 #include <algorithm>
 #include <array>
@@ -32,16 +33,6 @@
 #include <vector>
 
 namespace d = asio_pal::detail;
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do                                                                                             \
-    {                                                                                              \
-        if (!(cond))                                                                               \
-        {                                                                                          \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);          \
-            std::abort();                                                                          \
-        }                                                                                          \
-    } while (false)
 
 namespace {
 
