@@ -1029,6 +1029,37 @@ BOOST_AUTO_TEST_CASE(cancel_running_stops_its_worker)
     check_counts_settle(pool);
 }
 
+BOOST_AUTO_TEST_CASE(concurrent_cancels_of_a_running_task_all_return_true)
+{
+    // Found by the chaos soak: the cancel() that lost the race to settle a running task
+    // returned false although the task ended cancelled (a pending task's losing canceller
+    // returns true).
+    pal::process_pool pool(1);
+    for (int round = 0; round < 20; ++round)
+    {
+        temp_dir dir;
+        pal::future<void> f = pool.submit(mark_started_then_sleep, dir.file("started"), 60);
+        BOOST_TEST_REQUIRE(eventually([&] { return exists(dir.file("started")); }));
+        std::atomic<int> ready{0};
+        std::atomic<int> said_true{0};
+        auto canceller = [&] {
+            ready.fetch_add(1);
+            while (ready.load() < 3)
+                ;
+            if (f.cancel())
+                said_true.fetch_add(1);
+        };
+        std::jthread a(canceller);
+        std::jthread b(canceller);
+        canceller();
+        a.join();
+        b.join();
+        BOOST_TEST(f.is_cancelled());
+        BOOST_TEST(said_true.load() == 3);
+    }
+    BOOST_TEST(pool.run(square, 6) == 36);
+}
+
 BOOST_AUTO_TEST_CASE(cancel_running_that_blocks_signals_kills_its_worker)
 {
     temp_dir dir;

@@ -553,8 +553,17 @@ public:
     bool cancel_running(state_base& s) noexcept override
     {
         auto* t = dynamic_cast<remote_task*>(&s);
-        if (!t || !t->cancel_running())
+        if (!t)
             return false;
+        if (!t->cancel_running())
+        {
+            // Another thread is settling it at this moment (a second cancel(), shutdown, its
+            // reply): answer with what it settles to, as cancel() of a pending task does when
+            // it meets a withdrawal in progress. Settling is short and runs no user code.
+            while (!s.is_done())
+                std::this_thread::yield();
+            return s.status() == task_status::cancelled;
+        }
         // Stop it in its worker (the strand knows which one); the state stays alive meanwhile.
         s.add_ref();
         try
