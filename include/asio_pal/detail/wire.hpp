@@ -357,22 +357,26 @@ void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, std::vector<bool, A>& v)
     }
 }
 
+/// Loads a sequence that grows element by element (deque, list): as many as its checked count.
+template <class Sequence>
+void load_grown_sequence(byte_input_archive& ar, Sequence& c)
+{
+    const std::size_t count = load_element_count<typename Sequence::value_type>(ar);
+    c.clear();
+    for (std::size_t i = 0; i < count; ++i)
+        ar(c.emplace_back());
+}
+
 template <class T, class A>
 void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, std::deque<T, A>& q)
 {
-    const std::size_t count = load_element_count<T>(ar);
-    q.clear();
-    for (std::size_t i = 0; i < count; ++i)
-        ar(q.emplace_back());
+    load_grown_sequence(ar, q);
 }
 
 template <class T, class A>
 void CEREAL_LOAD_FUNCTION_NAME(byte_input_archive& ar, std::list<T, A>& l)
 {
-    const std::size_t count = load_element_count<T>(ar);
-    l.clear();
-    for (std::size_t i = 0; i < count; ++i)
-        ar(l.emplace_back());
+    load_grown_sequence(ar, l);
 }
 
 // Maps and sets are not sized up front, but a count checked first fails at once instead of
