@@ -52,11 +52,7 @@ private:
     void execute() noexcept override
     {
         executed_ = true;
-        task_status st;
-        {
-            task_body_scope body; // on a thread-pool worker: free for spawning once fn returns
-            st = this->store_result_of(*fn_);
-        }
+        task_status st = this->store_result_of(*fn_);
         fn_.reset();
         this->finish(st);
     }

@@ -403,6 +403,57 @@ private:
     State* s_ = nullptr;
 };
 
+/// What a pool's worker thread shares with the bodies of the tasks it runs; lives on the worker's
+/// stack.
+struct worker_context
+{
+    /// The pool's count of busy workers whose task has returned; null once a task of the worker
+    /// has destroyed the pool.
+    std::atomic<std::size_t>* finishing = nullptr;
+    /// Set while the worker runs a node from its queue and no task body has started yet: the
+    /// first body to start is that node's (tasks run inline inside it start later).
+    bool loop_task = false;
+    /// That body has returned and was counted in *finishing.
+    bool returned = false;
+    /// A task of this worker destroyed the pool: the worker must touch nothing of it.
+    bool orphaned = false;
+    /// The worker is running the pool's initializer or finalizer.
+    bool in_hook = false;
+};
+
+/// The context of the worker running on this thread, if any.
+inline thread_local worker_context* this_worker_context = nullptr;
+
+/// Brackets the body of a task that a pool's worker runs: once the body has returned, the
+/// worker counts as free even though it has yet to publish the result, so a caller who submits
+/// its next task as soon as it has that result does not make the pool start a worker for it.
+class task_body_scope
+{
+public:
+    task_body_scope() noexcept
+    {
+        worker_context* c = this_worker_context;
+        if (c && c->loop_task)
+        {
+            c->loop_task = false;
+            c_ = c;
+        }
+    }
+    ~task_body_scope()
+    {
+        if (c_ && c_->finishing)
+        {
+            c_->returned = true;
+            c_->finishing->fetch_add(1, std::memory_order_release);
+        }
+    }
+    task_body_scope(const task_body_scope&) = delete;
+    task_body_scope& operator=(const task_body_scope&) = delete;
+
+private:
+    worker_context* c_ = nullptr;
+};
+
 /// A state that stores a result of type T (`bool` "has completed" for void).
 template <typename T>
 class result_state : public state_base
@@ -415,12 +466,14 @@ public:
     stored_type& value() noexcept { return *value_; }
 
 protected:
-    /// Runs `fn`, keeps its value or exception; returns the final status to publish.
+    /// Runs `fn`, keeps its value or exception; returns the final status to publish. On a
+    /// thread-pool worker the body counts the worker free once it returns (task_body_scope).
     template <typename Fn>
     task_status store_result_of(Fn& fn) noexcept
     {
         try
         {
+            task_body_scope body;
             if constexpr (std::is_void_v<T>)
             {
                 fn();

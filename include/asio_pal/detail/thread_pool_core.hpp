@@ -30,57 +30,6 @@ namespace asio_pal::detail {
 /// std::system_error (resource_unavailable_try_again) and takes one off the count.
 inline std::atomic<int> failing_thread_starts{0};
 
-/// What a pool's worker thread shares with the bodies of the tasks it runs; lives on the worker's
-/// stack.
-struct worker_context
-{
-    /// The pool's count of busy workers whose task has returned; null once a task of the worker
-    /// has destroyed the pool.
-    std::atomic<std::size_t>* finishing = nullptr;
-    /// Set while the worker runs a node from its queue and no task body has started yet: the
-    /// first body to start is that node's (tasks run inline inside it start later).
-    bool loop_task = false;
-    /// That body has returned and was counted in *finishing.
-    bool returned = false;
-    /// A task of this worker destroyed the pool: the worker must touch nothing of it.
-    bool orphaned = false;
-    /// The worker is running the pool's initializer or finalizer.
-    bool in_hook = false;
-};
-
-/// The context of the worker running on this thread, if any.
-inline thread_local worker_context* this_worker_context = nullptr;
-
-/// Brackets the body of a task that a pool's worker runs: once the body has returned, the
-/// worker counts as free even though it has yet to publish the result, so a caller who submits
-/// its next task as soon as it has that result does not make the pool start a worker for it.
-class task_body_scope
-{
-public:
-    task_body_scope() noexcept
-    {
-        worker_context* c = this_worker_context;
-        if (c && c->loop_task)
-        {
-            c->loop_task = false;
-            c_ = c;
-        }
-    }
-    ~task_body_scope()
-    {
-        if (c_ && c_->finishing)
-        {
-            c_->returned = true;
-            c_->finishing->fetch_add(1, std::memory_order_release);
-        }
-    }
-    task_body_scope(const task_body_scope&) = delete;
-    task_body_scope& operator=(const task_body_scope&) = delete;
-
-private:
-    worker_context* c_ = nullptr;
-};
-
 class thread_pool_core final : public task_owner, public exit_participant
 {
 public:

@@ -169,11 +169,7 @@ inline thread_pool_core& pool_access::core(thread_pool& p) noexcept
 template <typename T, typename Fn>
 future<T> submit_packaged(thread_pool_core& core, Fn&& fn)
 {
-    auto body = [fn = std::forward<Fn>(fn)]() mutable -> decltype(auto) {
-        task_body_scope scope;
-        return fn();
-    };
-    auto* s = new packaged_state<T, decltype(body)>(std::move(body));
+    auto* s = new packaged_state<T, std::decay_t<Fn>>(std::forward<Fn>(fn));
     state_ptr<result_state<T>> result(s);
     s->add_ref(); // the queue's reference
     try
