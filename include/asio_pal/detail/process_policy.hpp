@@ -61,6 +61,32 @@ inline std::size_t dispatch_capacity(std::size_t in_flight, std::size_t limit, s
     return room;
 }
 
+/**
+ * The sequence numbers of one worker's tasks, which its replies must echo. They start at a
+ * random point, so a task cannot write a reply on its worker's descriptor that the pool takes
+ * for the worker's own: it would have to know its number, which only the worker's frame buffer
+ * holds. The low 32 bits, which the cancel signal carries, are never 0 (a worker reads 0 as "no
+ * task") and repeat only after 2^32 tasks.
+ */
+class task_sequence
+{
+public:
+    explicit task_sequence(std::uint64_t start) noexcept : next_(start) {}
+
+    std::uint64_t next() noexcept
+    {
+        while (static_cast<std::uint32_t>(next_) == 0)
+            ++next_;
+        return next_++;
+    }
+
+private:
+    std::uint64_t next_;
+};
+
+/// 64 unpredictable bits (the kernel's random source); never 0.
+std::uint64_t random_nonzero_u64();
+
 /// How a worker process ended, from a wait status.
 struct exit_info
 {

@@ -31,8 +31,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -50,6 +52,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +69,29 @@ exit_info decode_wait_status(int status) noexcept
     else if (WIFEXITED(status))
         e.exit_status = WEXITSTATUS(status);
     return e;
+}
+
+std::uint64_t random_nonzero_u64()
+{
+    std::uint64_t v = 0;
+    char* p = reinterpret_cast<char*>(&v);
+    std::size_t got = 0;
+    while (got < sizeof v)
+    {
+        ssize_t n = ::getrandom(p + got, sizeof v - got, 0);
+        if (n > 0)
+            got += static_cast<std::size_t>(n);
+        else if (errno != EINTR)
+            break;
+    }
+    if (got < sizeof v) // no getrandom (a very old kernel): the clock and the address space
+    {
+        v = static_cast<std::uint64_t>(
+                std::chrono::steady_clock::now().time_since_epoch().count()) *
+                0x9E3779B97F4A7C15ull ^
+            reinterpret_cast<std::uintptr_t>(&v);
+    }
+    return v == 0 ? 1 : v;
 }
 
 std::string describe_exit(const exit_info& e)
@@ -277,7 +303,9 @@ struct worker_process : std::enable_shared_from_this<worker_process>
         std::uint64_t seq; // the frame's sequence number, unique per worker
     };
     std::deque<sent_task> in_flight; // sent, not answered, in order
-    std::uint64_t next_seq = 1;
+    task_sequence sequence{random_nonzero_u64()};
+    // What the reply of a direct task must carry: a task writing a reply itself cannot know it.
+    const std::uint64_t direct_seq = random_nonzero_u64();
     std::size_t sent = 0;
     std::chrono::steady_clock::time_point last_progress{};
     std::chrono::nanoseconds average{0};
@@ -919,7 +947,7 @@ private:
         {
             std::vector<char>& frame = w.direct_frame;
             frame.clear();
-            std::size_t at = begin_frame(frame, frame_type::direct_task, 0);
+            std::size_t at = begin_frame(frame, frame_type::direct_task, w.direct_seq);
             {
                 byte_output_archive ar(frame);
                 ar(t.entry().name, static_cast<std::uint8_t>(t.mode()));
@@ -946,7 +974,7 @@ private:
                 if (!reply)
                     return leased_worker_lost(w, t);
                 if ((reply->type != frame_type::result && reply->type != frame_type::failure) ||
-                    reply->seq != 0 || w.direct_decoder.buffered() != 0)
+                    reply->seq != w.direct_seq || w.direct_decoder.buffered() != 0)
                     throw frame_error(std::string("asio_pal: unexpected ") +
                                       frame_type_name(reply->type) + " frame on the direct pipe");
             }
@@ -1599,7 +1627,7 @@ private:
             w->last_progress = std::chrono::steady_clock::now();
         for (remote_task* t : batch)
         {
-            std::uint64_t seq = w->next_seq++;
+            std::uint64_t seq = w->sequence.next();
             std::size_t at = begin_frame(w->queued_buf, frame_type::task, seq);
             {
                 byte_output_archive ar(w->queued_buf);
