@@ -422,6 +422,42 @@ namespace {
 
 std::string worker_helper;
 
+// "tcp" after the helper's path: every pool of this suite gets workers that a command launcher
+// starts and that connect back over loopback TCP, instead of child processes over pipes.
+bool over_tcp = false;
+
+pal::process_pool_options with_test_launcher(pal::process_pool_options o)
+{
+    if (over_tcp)
+        o.launcher = pal::command_launcher{};
+    return o;
+}
+
+// The pool every test here uses: a process_pool whose workers run as the suite was asked.
+class test_pool : public pal::process_pool
+{
+public:
+    explicit test_pool(std::size_t max_workers)
+        : pal::process_pool(with_test_launcher({.max_workers = max_workers}))
+    {
+    }
+    explicit test_pool(pal::process_pool_options o)
+        : pal::process_pool(with_test_launcher(std::move(o)))
+    {
+    }
+    test_pool(const executor_type& io, pal::process_pool_options o)
+        : pal::process_pool(io, with_test_launcher(std::move(o)))
+    {
+    }
+};
+
+// Tests of what only child processes over pipes have (signals, descriptors 4 and 5, run()'s
+// direct pipes).
+boost::test_tools::assertion_result local_workers(boost::unit_test::test_unit_id)
+{
+    return !over_tcp;
+}
+
 /// A fresh directory for one test's marker files.
 struct temp_dir
 {
@@ -501,7 +537,7 @@ BOOST_AUTO_TEST_SUITE(basics)
 
 BOOST_AUTO_TEST_CASE(submit_collect_and_run)
 {
-    pal::process_pool pool(2);
+    test_pool pool(2);
     BOOST_TEST(pool.count_workers() == 0u); // pools start empty
     pal::future<int> f = pool.submit(square, 7);
     BOOST_TEST(f.collect(30s) == 49);
@@ -513,7 +549,7 @@ BOOST_AUTO_TEST_CASE(submit_collect_and_run)
 
 BOOST_AUTO_TEST_CASE(runs_in_another_process)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     long child = pool.run(my_pid);
     BOOST_TEST(child != static_cast<long>(::getpid()));
     BOOST_TEST(pool.run(my_pid) == child); // the idle worker is reused
@@ -521,7 +557,7 @@ BOOST_AUTO_TEST_CASE(runs_in_another_process)
 
 BOOST_AUTO_TEST_CASE(standard_and_user_types_cross)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     BOOST_TEST(pool.run(join_words, std::vector<std::string>{"a", "b", "c"}, std::string("-")) ==
                "a-b-c");
     point p = pool.run(mirror, point{1, 2});
@@ -536,7 +572,7 @@ BOOST_AUTO_TEST_CASE(standard_and_user_types_cross)
 
 BOOST_AUTO_TEST_CASE(unregistered_function_is_refused_by_name)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     try
     {
         pool.submit(not_registered, 1);
@@ -552,7 +588,7 @@ BOOST_AUTO_TEST_CASE(unregistered_function_is_refused_by_name)
 
 BOOST_AUTO_TEST_CASE(many_tiny_tasks_complete)
 {
-    pal::process_pool pool(2);
+    test_pool pool(2);
     std::vector<pal::future<int>> fs;
     for (int i = 0; i < 3000; ++i)
         fs.push_back(pool.submit(square, i));
@@ -568,7 +604,7 @@ BOOST_AUTO_TEST_CASE(many_tiny_tasks_complete)
 
 BOOST_AUTO_TEST_CASE(task_output_does_not_disturb_the_protocol)
 {
-    pal::process_pool pool(2);
+    test_pool pool(2);
     std::vector<pal::future<int>> fs;
     for (int i = 0; i < 20; ++i)
         fs.push_back(pool.submit(chatty, i));
@@ -582,7 +618,7 @@ BOOST_AUTO_TEST_CASE(io_on_a_user_executor)
     auto guard = net::make_work_guard(io);
     std::thread runner([&] { io.run(); });
     {
-        pal::process_pool pool(io.get_executor(), pal::process_pool_options{.max_workers = 2});
+        test_pool pool(io.get_executor(), pal::process_pool_options{.max_workers = 2});
         // get_executor() is the I/O executor: it belongs to the user's io_context.
         BOOST_TEST(&net::query(pool.get_executor(), net::execution::context) ==
                    static_cast<net::execution_context*>(&io));
@@ -625,7 +661,7 @@ BOOST_AUTO_TEST_CASE(ignored_sigchld_is_refused)
     bool threw = false;
     try
     {
-        pal::process_pool pool(1);
+        test_pool pool(1);
     }
     catch (const std::logic_error& e)
     {
@@ -637,7 +673,7 @@ BOOST_AUTO_TEST_CASE(ignored_sigchld_is_refused)
 
 BOOST_AUTO_TEST_CASE(test_runs_a_replica)
 {
-    pal::process_pool pool(2);
+    test_pool pool(2);
     pool.test();
     BOOST_TEST(pool.count_workers() == 0u); // the replica's worker, not ours
     pool.shutdown();
@@ -650,7 +686,7 @@ BOOST_AUTO_TEST_SUITE(remote_exceptions)
 
 BOOST_AUTO_TEST_CASE(standard_type_comes_back_as_itself)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     pal::future<int> f = pool.submit(throw_runtime, std::string("boom"));
     BOOST_TEST(f.wait(30s));
     BOOST_TEST(f.is_failed());
@@ -671,7 +707,7 @@ BOOST_AUTO_TEST_CASE(standard_type_comes_back_as_itself)
 
 BOOST_AUTO_TEST_CASE(user_types_registered_or_not)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     BOOST_CHECK_EXCEPTION(pool.run(throw_registered), registered_error,
                           [](const registered_error& e) {
                               return std::string(e.what()) == "registered failure";
@@ -687,7 +723,7 @@ BOOST_AUTO_TEST_CASE(user_types_registered_or_not)
 
 BOOST_AUTO_TEST_CASE(nested_chain_is_rebuilt)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     std::vector<std::string> chain;
     std::function<void(const std::exception&)> walk = [&](const std::exception& e) {
         chain.push_back(e.what());
@@ -719,7 +755,7 @@ BOOST_AUTO_TEST_SUITE(maps)
 
 BOOST_AUTO_TEST_CASE(map_family)
 {
-    pal::process_pool pool(2);
+    test_pool pool(2);
     std::vector<int> xs{1, 2, 3, 4, 5, 6, 7};
     std::vector<int> got;
     for (int v : pool.map(square, xs, pal::map_options{.chunk_size = 3}))
@@ -755,7 +791,7 @@ ASIO_PAL_REGISTER_TASK(is_even);
 
 BOOST_AUTO_TEST_CASE(map_of_bool)
 {
-    pal::process_pool pool(2);
+    test_pool pool(2);
     std::vector<int> xs{1, 2, 3, 4, 5, 6, 7};
     std::vector<bool> got;
     for (bool b : pool.map(is_even, xs, pal::map_options{.chunk_size = 3}))
@@ -769,7 +805,7 @@ BOOST_AUTO_TEST_CASE(map_of_bool)
 
 BOOST_AUTO_TEST_CASE(map_rethrows_at_position)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     std::vector<std::string> msgs{"a", "b"};
     auto results = pool.map(throw_runtime, msgs);
     BOOST_CHECK_EXCEPTION(results.begin(), std::runtime_error,
@@ -783,7 +819,7 @@ BOOST_AUTO_TEST_SUITE(elastic)
 BOOST_AUTO_TEST_CASE(workers_retire_after_idle_timeout)
 {
     temp_dir dir;
-    pal::process_pool pool(pal::process_pool_options{
+    test_pool pool(pal::process_pool_options{
         .max_workers = 2,
         .idle_timeout = 50ms,
         .initializer = pal::remote_call(init_mark, dir.path),
@@ -797,7 +833,7 @@ BOOST_AUTO_TEST_CASE(workers_retire_after_idle_timeout)
 
 BOOST_AUTO_TEST_CASE(zero_idle_timeout_retires_at_once)
 {
-    pal::process_pool pool(pal::process_pool_options{.max_workers = 1, .idle_timeout = 0s});
+    test_pool pool(pal::process_pool_options{.max_workers = 1, .idle_timeout = 0s});
     long a = pool.run(my_pid);
     BOOST_TEST(eventually([&] { return pool.count_workers() == 0; }));
     long b = pool.run(my_pid);
@@ -806,7 +842,7 @@ BOOST_AUTO_TEST_CASE(zero_idle_timeout_retires_at_once)
 
 BOOST_AUTO_TEST_CASE(max_tasks_per_worker_recycles)
 {
-    pal::process_pool pool(
+    test_pool pool(
         pal::process_pool_options{.max_workers = 1, .max_tasks_per_worker = 2});
     std::vector<pal::future<long>> fs;
     for (int i = 0; i < 6; ++i)
@@ -821,7 +857,7 @@ BOOST_AUTO_TEST_CASE(max_tasks_per_worker_recycles)
 
 BOOST_AUTO_TEST_CASE(spawn_workers_and_join)
 {
-    pal::process_pool pool(3);
+    test_pool pool(3);
     BOOST_TEST(pool.spawn_workers(10) == 3u);
     BOOST_TEST(pool.count_workers() == 3u);
     BOOST_TEST(pool.spawn_workers(1) == 0u);
@@ -842,14 +878,14 @@ BOOST_AUTO_TEST_CASE(spawn_workers_then_shutdown_starts_them)
     // initializer runs (a failing one breaks the pool), then the worker retires.
     temp_dir dir;
     {
-        pal::process_pool pool(pal::process_pool_options{
+        test_pool pool(pal::process_pool_options{
             .max_workers = 2, .initializer = pal::remote_call(init_mark, dir.path)});
         BOOST_TEST(pool.spawn_workers(2) == 2u);
         BOOST_TEST(pool.shutdown());
         BOOST_TEST(dir.count("init.") == 2u);
         BOOST_TEST(pool.count_workers() == 0u);
     }
-    pal::process_pool failing(pal::process_pool_options{
+    test_pool failing(pal::process_pool_options{
         .max_workers = 1, .initializer = pal::remote_call(failing_hook, std::string("no db"))});
     BOOST_TEST(failing.spawn_workers(1) == 1u);
     failing.shutdown();
@@ -860,7 +896,7 @@ BOOST_AUTO_TEST_CASE(longest_idle_timeout_never_retires)
 {
     // nanoseconds::max() must not overflow into "already expired", by the I/O thread's timer
     // or after a run() lease.
-    pal::process_pool pool(pal::process_pool_options{
+    test_pool pool(pal::process_pool_options{
         .max_workers = 1, .idle_timeout = std::chrono::nanoseconds::max()});
     long first = pool.submit(my_pid).collect(30s);
     for (int i = 0; i < 20; ++i)
@@ -878,7 +914,7 @@ BOOST_AUTO_TEST_SUITE(lifecycle)
 BOOST_AUTO_TEST_CASE(shutdown_cancels_pending_and_waits_running)
 {
     temp_dir dir;
-    pal::process_pool pool(1);
+    test_pool pool(1);
     pal::future<long> running = pool.submit(wait_for_file, dir.file("go"));
     std::vector<pal::future<int>> queued;
     for (int i = 0; i < 5; ++i)
@@ -908,7 +944,7 @@ BOOST_AUTO_TEST_CASE(shutdown_cancels_pending_and_waits_running)
 
 BOOST_AUTO_TEST_CASE(initializer_failure_breaks_the_pool)
 {
-    pal::process_pool pool(pal::process_pool_options{
+    test_pool pool(pal::process_pool_options{
         .max_workers = 1, .initializer = pal::remote_call(failing_hook, std::string("no db"))});
     pal::future<int> f = pool.submit(square, 2);
     BOOST_TEST(f.wait(30s));
@@ -937,7 +973,7 @@ BOOST_AUTO_TEST_CASE(initializer_failure_breaks_the_pool)
 BOOST_AUTO_TEST_CASE(closed_wins_over_broken)
 {
     // As in a thread pool: a pool both closed and broken says closed.
-    pal::process_pool pool(pal::process_pool_options{
+    test_pool pool(pal::process_pool_options{
         .max_workers = 1, .initializer = pal::remote_call(failing_hook, std::string("no db"))});
     BOOST_TEST(pool.submit(square, 2).wait(30s));
     BOOST_TEST_REQUIRE(eventually([&] { return pool.is_broken(); }));
@@ -957,7 +993,7 @@ BOOST_AUTO_TEST_CASE(shutdown_settles_tasks_queued_behind_a_dying_worker)
     for (int round = 0; round < 5; ++round)
     {
         temp_dir dir;
-        pal::process_pool pool(1);
+        test_pool pool(1);
         warm_up(pool);
         pal::future<int> head = pool.submit(exit_when_file, dir.file("go"));
         std::vector<pal::future<int>> behind;
@@ -990,7 +1026,7 @@ BOOST_AUTO_TEST_CASE(shutdown_settles_tasks_queued_behind_a_dying_worker)
 
 BOOST_AUTO_TEST_CASE(finalizer_failure_surfaces_in_test)
 {
-    pal::process_pool pool(pal::process_pool_options{
+    test_pool pool(pal::process_pool_options{
         .max_workers = 1, .finalizer = pal::remote_call(failing_hook, std::string("bad fini"))});
     BOOST_CHECK_THROW(pool.test(), pal::finalizer_error);
 }
@@ -1002,7 +1038,7 @@ BOOST_AUTO_TEST_SUITE(cancellation)
 BOOST_AUTO_TEST_CASE(cancel_pending_withdraws)
 {
     temp_dir dir;
-    pal::process_pool pool(1);
+    test_pool pool(1);
     pal::future<long> blocker = pool.submit(wait_for_file, dir.file("go"));
     pal::future<void> queued = pool.submit(touch, dir.file("touched"));
     BOOST_TEST(eventually([&] { return blocker.is_running(); }));
@@ -1020,7 +1056,7 @@ BOOST_AUTO_TEST_CASE(cancel_pending_withdraws)
 BOOST_AUTO_TEST_CASE(cancel_running_stops_its_worker)
 {
     temp_dir dir;
-    pal::process_pool pool(1);
+    test_pool pool(1);
     pal::future<void> f = pool.submit(mark_started_then_sleep, dir.file("started"), 60);
     BOOST_TEST(eventually([&] { return exists(dir.file("started")); }));
     auto begin = std::chrono::steady_clock::now();
@@ -1037,7 +1073,7 @@ BOOST_AUTO_TEST_CASE(concurrent_cancels_of_a_running_task_all_return_true)
     // Found by the chaos soak: the cancel() that lost the race to settle a running task
     // returned false although the task ended cancelled (a pending task's losing canceller
     // returns true).
-    pal::process_pool pool(1);
+    test_pool pool(1);
     for (int round = 0; round < 20; ++round)
     {
         temp_dir dir;
@@ -1066,7 +1102,7 @@ BOOST_AUTO_TEST_CASE(concurrent_cancels_of_a_running_task_all_return_true)
 BOOST_AUTO_TEST_CASE(cancel_running_that_blocks_signals_kills_its_worker)
 {
     temp_dir dir;
-    pal::process_pool pool(1);
+    test_pool pool(1);
     pal::future<void> f = pool.submit(block_cancel_then_sleep, dir.file("started"), 60);
     pal::future<int> behind = pool.submit(square, 4);
     BOOST_TEST(eventually([&] { return exists(dir.file("started")); }));
@@ -1081,7 +1117,7 @@ BOOST_AUTO_TEST_CASE(cancel_queued_in_a_busy_worker_skips_it)
     // Short tasks are sent several at a time; cancelling one that waits in its worker's pipe
     // must skip it there, not stop the task running before it.
     temp_dir dir;
-    pal::process_pool pool(1);
+    test_pool pool(1);
     for (int i = 0; i < 50; ++i) // history of short tasks: the worker gets batches
         pool.run(square, i);
     pal::future<long> head = pool.submit(wait_for_file, dir.file("go"));
@@ -1100,7 +1136,7 @@ BOOST_AUTO_TEST_CASE(a_second_stop_request_keeps_the_first_ones_kill)
     // Two cancellations on one worker within the grace period: the first task blocks the
     // cancel signal and must still be killed after its grace period.
     temp_dir dir;
-    pal::process_pool pool(1);
+    test_pool pool(1);
     warm_up(pool);
     pal::future<void> head = pool.submit(block_cancel_then_sleep, dir.file("started"), 60);
     pal::future<void> second = pool.submit(touch, dir.file("touched"));
@@ -1123,7 +1159,7 @@ BOOST_AUTO_TEST_CASE(cancelling_every_task_queued_in_a_worker_skips_them_all)
 {
     // A worker holds up to 64 tasks; its record of cancellations must hold them all.
     temp_dir dir;
-    pal::process_pool pool(1);
+    test_pool pool(1);
     warm_up(pool);
     pal::future<long> head = pool.submit(wait_for_file, dir.file("go"));
     std::vector<pal::future<void>> queued;
@@ -1147,7 +1183,7 @@ BOOST_AUTO_TEST_CASE(cancelling_every_task_queued_in_a_worker_skips_them_all)
 BOOST_AUTO_TEST_CASE(async_run_and_cancellation)
 {
     temp_dir dir;
-    pal::process_pool pool(1);
+    test_pool pool(1);
     net::io_context io;
     int got = 0;
     bool aborted = false;
@@ -1194,7 +1230,7 @@ BOOST_AUTO_TEST_CASE(async_run_raced_with_a_timer_while_its_worker_is_busy)
     // destroyed while the canceller still ran (a crash under load).
     using namespace boost::asio::experimental::awaitable_operators;
     temp_dir dir;
-    pal::process_pool pool(1);
+    test_pool pool(1);
     auto blocker = pool.submit(mark_started_then_sleep, dir.file("started"), 60);
     net::io_context io;
     int timer_won = 0;
@@ -1257,7 +1293,7 @@ void check_death(pal::future<int>& f, int signal, int status, const char* task)
 
 BOOST_AUTO_TEST_CASE(workers_dying_mid_task)
 {
-    pal::process_pool pool(2);
+    test_pool pool(2);
     struct
     {
         int (*fn)();
@@ -1291,7 +1327,7 @@ BOOST_AUTO_TEST_CASE(workers_dying_mid_task)
 
 BOOST_AUTO_TEST_CASE(protocol_garbage_retires_the_worker)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     for (int (*fn)() : {write_garbage, write_unknown_frame_type, write_oversized_frame})
     {
         pal::future<int> f = pool.submit(fn);
@@ -1304,7 +1340,7 @@ BOOST_AUTO_TEST_CASE(protocol_garbage_retires_the_worker)
 
 BOOST_AUTO_TEST_CASE(undecodable_result_is_a_clear_error)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     long before = pool.run(my_pid);
     BOOST_CHECK_EXCEPTION(pool.run(make_unloadable), pal::protocol_error,
                           what_has("make_unloadable"));
@@ -1313,7 +1349,7 @@ BOOST_AUTO_TEST_CASE(undecodable_result_is_a_clear_error)
 
 BOOST_AUTO_TEST_CASE(oversized_result_fails_its_task)
 {
-    pal::process_pool pool(pal::process_pool_options{.max_workers = 1, .max_frame_size = 8192});
+    test_pool pool(pal::process_pool_options{.max_workers = 1, .max_frame_size = 8192});
     BOOST_CHECK_THROW(pool.run(big_string, 100000), pal::protocol_error);
     BOOST_TEST(pool.run(big_string, 10).size() == 10u);
     BOOST_CHECK_THROW(pool.run(join_words, std::vector<std::string>(10000, "word"), "-"),
@@ -1327,7 +1363,7 @@ BOOST_AUTO_TEST_CASE(a_task_forging_its_reply_costs_at_most_its_worker)
     // the worker never counts as idle while that task runs on (a run() leasing it would wait for
     // as long as the task runs).
     temp_dir dir;
-    pal::process_pool pool(1);
+    test_pool pool(1);
     pal::future<int> forged = pool.submit(forge_reply_then_wait, dir.file("go"));
     BOOST_TEST_REQUIRE(forged.wait(30s), "the forged reply is not noticed");
     BOOST_CHECK_EXCEPTION(forged.collect(), pal::protocol_error, what_has("sequence"));
@@ -1339,10 +1375,13 @@ BOOST_AUTO_TEST_CASE(a_task_forging_its_reply_costs_at_most_its_worker)
     check_counts_settle(pool);
 }
 
-BOOST_AUTO_TEST_CASE(function_missing_in_worker_executable)
+// Over TCP a worker registering other functions is refused at its handshake (see
+// remote/a_worker_built_from_another_program_is_refused).
+BOOST_AUTO_TEST_CASE(function_missing_in_worker_executable,
+                     *boost::unit_test::precondition(local_workers))
 {
     BOOST_REQUIRE(!worker_helper.empty());
-    pal::process_pool pool(
+    test_pool pool(
         pal::process_pool_options{.max_workers = 1, .worker_executable = worker_helper});
     BOOST_TEST(pool.run(square, 5) == 25); // the helper registers square too
     BOOST_CHECK_EXCEPTION(pool.run(add, 1, 2), pal::unregistered_task_error,
@@ -1352,7 +1391,7 @@ BOOST_AUTO_TEST_CASE(function_missing_in_worker_executable)
 
 BOOST_AUTO_TEST_CASE(worker_executable_that_is_not_a_worker)
 {
-    pal::process_pool pool(
+    test_pool pool(
         pal::process_pool_options{.max_workers = 1, .worker_executable = "/bin/true"});
     pal::future<int> f = pool.submit(square, 1);
     BOOST_TEST(f.wait(30s));
@@ -1365,7 +1404,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 // process_pool::run on an idle worker: the calling thread writes the task and reads the reply
 // itself, without the pool's I/O thread. Each pool is warmed first, so the worker is idle.
-BOOST_AUTO_TEST_SUITE(direct_run)
+BOOST_AUTO_TEST_SUITE(direct_run, *boost::unit_test::precondition(local_workers))
 
 void check_run_death(pal::process_pool& pool, int (*fn)(), int signal, int status,
                      const char* task)
@@ -1400,7 +1439,7 @@ std::future<long> run_until_go(pal::process_pool& pool, const temp_dir& dir)
 
 BOOST_AUTO_TEST_CASE(the_caller_reads_the_reply_itself)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     long pid = pool.run(my_pid);
     // Garbage on the direct descriptor reaches only a caller reading it: proof of the path.
     BOOST_CHECK_EXCEPTION(pool.run(write_garbage_direct), pal::protocol_error,
@@ -1417,7 +1456,7 @@ BOOST_AUTO_TEST_CASE(the_caller_reads_the_reply_itself)
 // idle, before any run() can take it.
 BOOST_AUTO_TEST_CASE(a_submitted_task_spoiling_the_direct_pipe_costs_only_its_worker)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     long pid = pool.run(my_pid);
     BOOST_TEST(pool.submit(write_garbage_direct).collect() == 1);
     long second = pool.run(my_pid);
@@ -1433,7 +1472,7 @@ BOOST_AUTO_TEST_CASE(a_submitted_task_spoiling_the_direct_pipe_costs_only_its_wo
 
 BOOST_AUTO_TEST_CASE(results_exceptions_and_types)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     BOOST_TEST(pool.run(square, 2) == 4);
     BOOST_TEST(pool.run(add, 40, 2) == 42);
     BOOST_TEST(pool.run(join_words, std::vector<std::string>{"a", "b", "c"}, "+") == "a+b+c");
@@ -1452,7 +1491,7 @@ BOOST_AUTO_TEST_CASE(results_exceptions_and_types)
 
 BOOST_AUTO_TEST_CASE(large_arguments_and_results_cross_full_pipes)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     BOOST_TEST(pool.run(square, 1) == 1);
     std::vector<std::string> words(100000, "word"); // about 900 kB: many pipe buffers
     std::string joined = pool.run(join_words, words, "-");
@@ -1462,7 +1501,7 @@ BOOST_AUTO_TEST_CASE(large_arguments_and_results_cross_full_pipes)
 
 BOOST_AUTO_TEST_CASE(oversized_arguments_fail_and_the_worker_stays)
 {
-    pal::process_pool pool(pal::process_pool_options{.max_workers = 1, .max_frame_size = 8192});
+    test_pool pool(pal::process_pool_options{.max_workers = 1, .max_frame_size = 8192});
     long pid = pool.run(my_pid);
     BOOST_CHECK_THROW(pool.run(join_words, std::vector<std::string>(10000, "word"), "-"),
                       pal::protocol_error);
@@ -1472,7 +1511,7 @@ BOOST_AUTO_TEST_CASE(oversized_arguments_fail_and_the_worker_stays)
 
 BOOST_AUTO_TEST_CASE(workers_dying_mid_run)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     BOOST_TEST(pool.run(square, 1) == 1);
     check_run_death(pool, die_by_kill, SIGKILL, -1, "die_by_kill");
     BOOST_TEST(pool.run(square, 2) == 4);
@@ -1488,7 +1527,7 @@ BOOST_AUTO_TEST_CASE(workers_dying_mid_run)
 
 BOOST_AUTO_TEST_CASE(a_worker_closing_its_reply_pipe_is_killed)
 {
-    pal::process_pool pool(1);
+    test_pool pool(1);
     BOOST_TEST(pool.run(square, 1) == 1);
     check_run_death(pool, close_direct_then_sleep, SIGKILL, -1, "close_direct_then_sleep");
     BOOST_TEST(pool.run(square, 2) == 4);
@@ -1497,7 +1536,7 @@ BOOST_AUTO_TEST_CASE(a_worker_closing_its_reply_pipe_is_killed)
 BOOST_AUTO_TEST_CASE(a_grandchild_holding_the_pipes_does_not_hang_run)
 {
     temp_dir dir;
-    pal::process_pool pool(1);
+    test_pool pool(1);
     BOOST_TEST(pool.run(square, 1) == 1);
     std::string pid_file = dir.file("grandchild");
     try
@@ -1520,7 +1559,7 @@ BOOST_AUTO_TEST_CASE(a_grandchild_holding_the_pipes_does_not_hang_run)
 BOOST_AUTO_TEST_CASE(busy_while_leased_and_shutdown_waits_for_it)
 {
     temp_dir dir;
-    pal::process_pool pool(1);
+    test_pool pool(1);
     long pid = pool.run(my_pid);
     std::future<long> running = run_until_go(pool, dir);
     BOOST_TEST(pool.count_free_workers() == 0u);
@@ -1541,7 +1580,7 @@ BOOST_AUTO_TEST_CASE(busy_while_leased_and_shutdown_waits_for_it)
 BOOST_AUTO_TEST_CASE(queued_work_reaches_a_worker_after_its_lease)
 {
     temp_dir dir;
-    pal::process_pool pool(1);
+    test_pool pool(1);
     long pid = pool.run(my_pid);
     std::future<long> running = run_until_go(pool, dir);
     std::vector<pal::future<int>> queued;
@@ -1558,7 +1597,7 @@ BOOST_AUTO_TEST_CASE(queued_work_reaches_a_worker_after_its_lease)
 
 BOOST_AUTO_TEST_CASE(leases_count_towards_max_tasks_per_worker)
 {
-    pal::process_pool pool(
+    test_pool pool(
         pal::process_pool_options{.max_workers = 1, .max_tasks_per_worker = 2});
     std::map<long, int> per_pid;
     for (int i = 0; i < 6; ++i)
@@ -1571,7 +1610,7 @@ BOOST_AUTO_TEST_CASE(leases_count_towards_max_tasks_per_worker)
 BOOST_AUTO_TEST_CASE(workers_retire_after_their_last_lease)
 {
     temp_dir dir;
-    pal::process_pool pool(pal::process_pool_options{
+    test_pool pool(pal::process_pool_options{
         .max_workers = 1,
         .idle_timeout = 50ms,
         .finalizer = pal::remote_call(fini_mark, dir.path)});
@@ -1585,7 +1624,7 @@ BOOST_AUTO_TEST_CASE(workers_retire_after_their_last_lease)
 BOOST_AUTO_TEST_CASE(join_waits_for_a_lease)
 {
     temp_dir dir;
-    pal::process_pool pool(2);
+    test_pool pool(2);
     long pid = pool.run(my_pid);
     std::future<long> running = run_until_go(pool, dir);
     std::future<bool> joined = std::async(std::launch::async, [&] { return pool.join(60s); });
@@ -1598,7 +1637,7 @@ BOOST_AUTO_TEST_CASE(join_waits_for_a_lease)
 
 BOOST_AUTO_TEST_CASE(concurrent_runs_and_submits)
 {
-    pal::process_pool pool(2);
+    test_pool pool(2);
     constexpr int per_thread = 300;
     std::atomic<int> wrong{0};
     std::vector<std::thread> runners;
@@ -1673,7 +1712,7 @@ BOOST_AUTO_TEST_CASE(destroyed_inside_a_coroutine_on_the_io_thread)
         io, [&]() -> net::awaitable<void> {
             // Not one expression with the co_await: g++ 12 would destroy the options twice.
             net::any_io_executor ex = co_await net::this_coro::executor;
-            pal::process_pool pool(ex, pal::process_pool_options{.max_workers = 1});
+            test_pool pool(ex, pal::process_pool_options{.max_workers = 1});
             pid = co_await pal::async_run(pool, my_pid, net::use_awaitable);
         }, // the pool is destroyed here, on the thread that runs io
         net::detached);
@@ -1687,7 +1726,7 @@ BOOST_AUTO_TEST_CASE(shutdown_inside_a_handler_of_the_io_thread)
     // shutdown() from a handler of the thread that runs io returns, with the pool's workers
     // stopped (it cannot wait for replies that thread would read).
     net::io_context io;
-    pal::process_pool pool(io.get_executor(), pal::process_pool_options{.max_workers = 1});
+    test_pool pool(io.get_executor(), pal::process_pool_options{.max_workers = 1});
     long pid = 0;
     bool shut = false;
     net::co_spawn(
@@ -1753,7 +1792,7 @@ BOOST_AUTO_TEST_CASE(sigpipe_is_left_alone)
     ::sigaction(SIGPIPE, nullptr, &before);
     BOOST_TEST_REQUIRE(before.sa_handler == SIG_DFL, "an earlier test changed SIGPIPE");
     {
-        pal::process_pool pool(1);
+        test_pool pool(1);
         for (int i = 0; i < 20; ++i)
             kill_an_idle_worker_then_use_it(pool, i % 2 == 0);
         BOOST_TEST(pool.run(square, 7) == 49);
@@ -1764,7 +1803,7 @@ BOOST_AUTO_TEST_CASE(sigpipe_is_left_alone)
         auto guard = net::make_work_guard(io);
         std::thread runner([&] { io.run(); });
         {
-            pal::process_pool pool(io.get_executor(), pal::process_pool_options{.max_workers = 1});
+            test_pool pool(io.get_executor(), pal::process_pool_options{.max_workers = 1});
             for (int i = 0; i < 20; ++i)
                 kill_an_idle_worker_then_use_it(pool, i % 2 == 0);
             BOOST_TEST(pool.submit(square, 7).collect(30s) == 49);
@@ -1788,6 +1827,9 @@ int main(int argc, char** argv)
         return pal::run_worker(argc, argv);
     for (int i = 1; i + 1 < argc; ++i)
         if (std::string(argv[i]) == "--")
+        {
             worker_helper = argv[i + 1];
+            over_tcp = i + 2 < argc && std::string(argv[i + 2]) == "tcp";
+        }
     return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
 }

@@ -699,17 +699,19 @@ BOOST_AUTO_TEST_CASE(frame_type_names)
     BOOST_TEST(std::string(d::frame_type_name(d::frame_type::init_failed)) == "init_failed");
     BOOST_TEST(std::string(d::frame_type_name(d::frame_type::skipped)) == "skipped");
     BOOST_TEST(std::string(d::frame_type_name(d::frame_type::direct_task)) == "direct_task");
+    BOOST_TEST(std::string(d::frame_type_name(d::frame_type::cancel)) == "cancel");
+    BOOST_TEST(std::string(d::frame_type_name(d::frame_type::heartbeat)) == "heartbeat");
     BOOST_TEST(std::string(d::frame_type_name(static_cast<d::frame_type>(0))) == "unknown");
-    BOOST_TEST(std::string(d::frame_type_name(static_cast<d::frame_type>(12))) == "unknown");
+    BOOST_TEST(std::string(d::frame_type_name(static_cast<d::frame_type>(14))) == "unknown");
     std::set<std::string> names;
     for (int t = 0; t < 256; ++t)
     {
-        bool known = t >= 1 && t <= 11;
+        bool known = t >= 1 && t <= 13;
         BOOST_TEST(d::is_known_frame_type(static_cast<std::uint8_t>(t)) == known, t);
         if (known)
             names.insert(d::frame_type_name(static_cast<d::frame_type>(t)));
     }
-    BOOST_TEST(names.size() == 11u);
+    BOOST_TEST(names.size() == 13u);
     BOOST_TEST(names.count("unknown") == 0u);
 }
 
@@ -880,7 +882,7 @@ BOOST_AUTO_TEST_CASE(bad_magic)
 
 BOOST_AUTO_TEST_CASE(unknown_frame_type)
 {
-    for (std::uint8_t type : {0, 12, 255})
+    for (std::uint8_t type : {0, 14, 255})
     {
         auto bytes = header(d::frame_magic, type, 0, 0, 0);
         d::frame_decoder dec(1024);

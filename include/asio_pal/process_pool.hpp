@@ -9,6 +9,7 @@
 
 #include "asio_pal/detail/remote_task.hpp"
 #include "asio_pal/future.hpp"
+#include "asio_pal/launcher.hpp"
 #include "asio_pal/map.hpp"
 #include "asio_pal/options.hpp"
 #include "asio_pal/registry.hpp"
@@ -59,6 +60,9 @@ struct process_pool_options
     std::string worker_executable{};
     /// The largest frame either side accepts; a longer one fails its task with protocol_error.
     std::size_t max_frame_size = detail::default_max_frame_size;
+    /// Where the workers run and what starts them: child processes over pipes (the default),
+    /// or a command_launcher or slurm_launcher whose workers connect back over TCP.
+    worker_launcher launcher{};
 };
 
 namespace detail {

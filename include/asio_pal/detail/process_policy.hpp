@@ -87,6 +87,14 @@ private:
 /// 64 unpredictable bits (the kernel's random source); never 0.
 std::uint64_t random_nonzero_u64();
 
+/// "10 s" or "1500 ms", for a message.
+inline std::string describe_duration(std::chrono::milliseconds d)
+{
+    if (d.count() % 1000 == 0)
+        return std::to_string(d.count() / 1000) + " s";
+    return std::to_string(d.count()) + " ms";
+}
+
 /// How a worker process ended, from a wait status.
 struct exit_info
 {

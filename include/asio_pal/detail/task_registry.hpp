@@ -87,6 +87,9 @@ const task_entry* find_task(function_key key) noexcept;
 /// Child side: the entry of a name, or nullptr. Throws unregistered_task_error for a name
 /// registered for two different functions.
 const task_entry* find_task(std::string_view name);
+
+/// The names of every registered task (any order): what a remote worker's build is checked by.
+std::vector<std::string> registered_task_names();
 /// A readable name for a function (its symbol, demangled), for error messages.
 std::string describe_function(function_key key);
 /// Parent side: the entry of `key` or unregistered_task_error naming the function.

@@ -522,6 +522,8 @@ enum class frame_type : std::uint8_t
     bye,
     skipped,
     direct_task, ///< a task whose reply goes to the worker's direct descriptor
+    cancel,      ///< to a remote worker: stop task `seq` (a local one gets a signal)
+    heartbeat,   ///< from a remote worker: it lives
 };
 
 /// The enumerator's name ("hello", ...), or "unknown".

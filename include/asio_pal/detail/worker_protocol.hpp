@@ -8,7 +8,9 @@
 #ifndef ASIO_PAL_DETAIL_WORKER_PROTOCOL_HPP
 #define ASIO_PAL_DETAIL_WORKER_PROTOCOL_HPP
 
+#include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -29,7 +31,7 @@ inline constexpr int worker_direct_fd = 5;
 /// The first argument of a worker's command line.
 inline constexpr std::string_view worker_marker = "--asio-pal-worker";
 /// Bumped whenever the frames change, so a stale worker executable is refused clearly.
-inline constexpr std::string_view protocol_version = "2";
+inline constexpr std::string_view protocol_version = "3";
 
 /// Bounds of process_pool_options::max_frame_size.
 inline constexpr std::size_t min_max_frame_size = 4096;
@@ -49,6 +51,14 @@ inline constexpr int cancelled_exit_status = 125;
 /// pool name.
 std::vector<std::string> worker_arguments(const std::string& executable, pid_t parent,
                                           std::size_t max_frame_size, const std::string& pool);
+
+/// Arguments of a worker that connects back over TCP (after its executable): marker, protocol version,
+/// "connect", host, port, launch token, frame limit, heartbeat interval in ms, pool name. Its
+/// standard input carries the pool's secret (a hex line).
+std::vector<std::string> remote_worker_arguments(const std::string& host, std::uint16_t port,
+                                                 std::uint64_t token, std::size_t max_frame_size,
+                                                 std::chrono::milliseconds heartbeat,
+                                                 const std::string& pool);
 
 /// A function the library registers itself, so test() needs nothing from the program: 2 * x.
 int probe_task(int x);

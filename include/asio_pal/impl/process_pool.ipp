@@ -11,8 +11,12 @@
 
 #include "asio_pal/detail/elastic.hpp"
 #include "asio_pal/detail/exit_registry.hpp"
+#include "asio_pal/detail/handshake.hpp"
 #include "asio_pal/detail/pool_support.hpp"
 #include "asio_pal/detail/process_policy.hpp"
+#include "asio_pal/detail/task_registry.hpp"
+#include "asio_pal/detail/worker_launcher.hpp"
+#include "asio_pal/detail/worker_link.hpp"
 #include "asio_pal/detail/worker_protocol.hpp"
 #include "asio_pal/process_pool.hpp"
 
@@ -22,6 +26,8 @@
 #define BOOST_PROCESS_USE_STD_FS 1
 #endif
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/host_name.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -121,6 +127,9 @@ std::exception_ptr undecodable_reply(const task_entry& entry, std::exception_ptr
 
 process_pool_options resolve_process_options(process_pool_options o)
 {
+    launch_plan plan = resolve_launcher(o.launcher, &::getenv);
+    if (o.max_workers == 0)
+        o.max_workers = plan.default_max_workers; // Slurm: the allocation's task count
     pool_options common{.max_workers = o.max_workers,
                         .name = o.name,
                         .idle_timeout = o.idle_timeout,
@@ -140,6 +149,9 @@ process_pool_options resolve_process_options(process_pool_options o)
     else if (::access(o.worker_executable.c_str(), X_OK) != 0)
         throw std::invalid_argument("asio_pal: process_pool_options.worker_executable '" +
                                     o.worker_executable + "' is not an executable file");
+    // Another host knows no /proc/self of ours: the same program at the same path.
+    if (plan.remote)
+        o.worker_executable = absolute_executable(o.worker_executable);
     return o;
 }
 
@@ -158,38 +170,6 @@ std::chrono::steady_clock::time_point saturating_add(std::chrono::steady_clock::
     using tp = std::chrono::steady_clock::time_point;
     auto room = tp::max() - t; // t is past the clock's epoch: no overflow
     return d >= room ? tp::max() : t + std::chrono::duration_cast<tp::duration>(d);
-}
-
-void close_fd(int& fd) noexcept
-{
-    if (fd >= 0)
-        ::close(fd);
-    fd = -1;
-}
-
-/// Moves `fd` above the protocol fds, so that dup2 onto 3 and 4 never meets itself.
-int above_protocol_fds(int fd)
-{
-    if (fd > worker_direct_fd)
-        return fd;
-    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, worker_direct_fd + 1);
-    int saved = errno;
-    ::close(fd);
-    if (moved < 0)
-        throw std::system_error(saved, std::generic_category(), "asio_pal: fcntl");
-    return moved;
-}
-
-/// One write(2) to a worker's input; the errno of a failure in `err`. It never raises SIGPIPE:
-/// the pool holds a reader of every worker's input (worker_process::input_reader).
-ssize_t write_to_worker(int fd, const char* p, std::size_t n, int& err) noexcept
-{
-    ssize_t r;
-    do
-        r = ::write(fd, p, n);
-    while (r < 0 && errno == EINTR);
-    err = r < 0 ? errno : 0;
-    return r;
 }
 
 /// Where handlers of which pool run on this thread now (see process_pool_core::guarded).
@@ -269,25 +249,47 @@ struct worker_process : std::enable_shared_from_this<worker_process>
     };
 
     worker_process(const net::any_io_executor& ex, std::size_t max_frame)
-        : to_child(ex), from_child(ex), idle_timer(ex), decoder(max_frame),
-          direct_decoder(max_frame)
+        : idle_timer(ex), watchdog(ex), decoder(max_frame), direct_decoder(max_frame)
     {
-    }
-    ~worker_process()
-    {
-        close_fd(direct_write);
-        close_fd(direct_read);
-        close_fd(input_reader);
     }
     worker_process(const worker_process&) = delete;
     worker_process& operator=(const worker_process&) = delete;
 
-    pid_t pid = -1;
+    /// "worker process 123", with its host when remote: the subject of every message on it.
+    std::string describe() const
+    {
+        if (!remote)
+            return "worker process " + std::to_string(pid);
+        if (remote_pid <= 0)
+            return "worker launched by process " + std::to_string(pid) + " (not connected yet)";
+        return "worker process " + std::to_string(remote_pid) + " on host " + host;
+    }
+    /// How it ended, for a message: "killed by signal 9 (SIGKILL)", "sent nothing for 10 s ...".
+    std::string ending() const
+    {
+        if (!lost_reason.empty())
+            return lost_reason;
+        if (!remote)
+            return describe_exit(exit);
+        return "lost its connection (its command " + describe_exit(exit) + ")";
+    }
+    /// The pid its worker_died_error names: the worker's own, wherever it runs.
+    pid_t worker_pid() const noexcept { return remote_pid > 0 ? remote_pid : pid; }
+
+    pid_t pid = -1; // the local process: the worker, or the command that started it elsewhere
     phase state = phase::starting;
     std::optional<boost::process::v2::basic_process<net::any_io_executor>> process;
-    net::posix::stream_descriptor to_child;
-    net::posix::stream_descriptor from_child;
+    worker_link link;
     net::steady_timer idle_timer;
+    // A remote worker: the token its connection must name, who it is, when it spoke last, and
+    // why the pool gave up on it (a timeout).
+    bool remote = false;
+    std::uint64_t token = 0;
+    std::string lost_reason;
+    std::string host;
+    pid_t remote_pid = 0;
+    net::steady_timer watchdog;
+    std::chrono::steady_clock::time_point last_heard{};
     // One per stop request: a worker that lingers after it is killed. One each, so that a later
     // request never disarms an earlier one.
     std::list<net::steady_timer> kill_timers;
@@ -316,17 +318,9 @@ struct worker_process : std::enable_shared_from_this<worker_process>
     bool counted_retiring = false;
     bool failed = false; // protocol failure: in-flight tasks already failed
 
-    // The direct path of process_pool::run: the thread holding the lease writes the task to
-    // `direct_write` (the input pipe, duplicated) and reads the reply from `direct_read` (the
-    // worker's fd 5, which the I/O thread never watches). Only that thread uses these; the
-    // object closes them, so they outlive the strand's descriptors while a lease holds them.
-    int direct_write = -1;
-    int direct_read = -1; // non-blocking
-
-    // A reader of the worker's input, never read: with it, a write to a worker that died or
-    // closed its input cannot raise SIGPIPE, so the pool needs neither to ignore SIGPIPE for the
-    // whole process (children would inherit that) nor to block it around every write.
-    int input_reader = -1;
+    // The direct path of process_pool::run (local workers): the thread holding the lease
+    // writes the task to the input pipe (a duplicate) and reads the reply from the worker's
+    // fd 5, which the I/O thread never watches: link.direct(). Only that thread uses them.
     frame_decoder direct_decoder;
     std::vector<char> direct_frame;
     std::atomic<std::size_t> direct_runs{0}; // tasks run through leases (strand reads it)
@@ -348,7 +342,7 @@ public:
     using deadline_t = std::optional<std::chrono::steady_clock::time_point>;
 
     process_pool_core(process_pool_options o, std::optional<net::any_io_executor> user_io)
-        : options_(std::move(o))
+        : options_(std::move(o)), plan_(resolve_launcher(options_.launcher, &::getenv))
     {
         struct sigaction chld{};
         if (::sigaction(SIGCHLD, nullptr, &chld) == 0 &&
@@ -363,6 +357,11 @@ public:
         {
             own_io_.emplace(1);
             strand_.emplace(net::make_strand(own_io_->get_executor()));
+        }
+        if (plan_.remote)
+            listen(); // may throw: nothing runs yet
+        if (own_io_)
+        {
             guard_.emplace(own_io_->get_executor());
             // Signals stay with the program's threads (as Asio's scheduler does), and the
             // thread lives as long as the pool: children's death signal follows their
@@ -370,6 +369,8 @@ public:
             signals_blocked blocked;
             io_thread_ = std::thread([this] { own_io_->run(); });
         }
+        if (acceptor_)
+            net::post(*strand_, guarded([this] { accept_next(); }));
         register_at_exit(this);
     }
 
@@ -627,6 +628,12 @@ public:
 private:
     using worker_ptr = std::shared_ptr<worker_process>;
 
+    /// "asio_pal: worker process 123 of process pool 'p'": how messages name a worker.
+    std::string subject(const worker_process& w) const
+    {
+        return "asio_pal: " + w.describe() + " of process pool '" + options_.name + "'";
+    }
+
     // ---- bookkeeping under the mutex ----
 
     pool_counts counts_locked() const noexcept
@@ -655,8 +662,8 @@ private:
 
     void set_lendable_locked(const worker_ptr& w, bool lendable)
     {
-        if (w->lendable == lendable)
-            return;
+        if (w->lendable == lendable || (lendable && !w->link.direct()))
+            return; // a remote worker has no direct pipes: run() goes through the I/O thread
         w->lendable = lendable;
         if (lendable)
             lendable_.push_back(w);
@@ -795,6 +802,7 @@ private:
             gate_->closed = true;
             ws.assign(workers_.begin(), workers_.end());
             workers_.clear();
+            close_listener();
         }
         std::vector<task_id_t> ids;
         std::size_t was_busy = 0;
@@ -838,8 +846,8 @@ private:
                 std::size_t at = begin_frame(quit, frame_type::quit, 0);
                 end_frame(quit, at, options_.max_frame_size);
                 int err = 0;
-                stopped = write_to_worker(w->to_child.native_handle(), quit.data(), quit.size(),
-                                          err) == static_cast<ssize_t>(quit.size());
+                stopped = w->link.write_some(quit.data(), quit.size(), err) ==
+                          static_cast<std::ptrdiff_t>(quit.size());
             }
             if (!stopped)
                 kill_worker(*w);
@@ -864,15 +872,7 @@ private:
         // Nothing of the pool may keep the executor busy (an idle timer of 60 s would keep a
         // user's io.run() from returning); the handlers this aborts find the gate closed.
         for (const worker_ptr& w : ws)
-        {
-            boost::system::error_code ignored;
-            w->forgotten = true;
-            w->idle_timer.cancel();
-            for (net::steady_timer& t : w->kill_timers)
-                t.cancel();
-            w->to_child.close(ignored);
-            w->from_child.close(ignored);
-        }
+            forget(*w);
         lock_type lock(mutex_);
         alive_ = 0;
         to_spawn_ = 0;
@@ -980,9 +980,7 @@ private:
             }
             catch (const std::exception& e)
             {
-                std::string what = "asio_pal: worker process " + std::to_string(w.pid) +
-                                   " of process pool '" + options_.name +
-                                   "' broke the protocol: " + e.what();
+                std::string what = subject(w) + " broke the protocol: " + e.what();
                 t.fail(std::make_exception_ptr(protocol_error(what)));
                 net::post(*strand_, guarded([this, self = w.shared_from_this(), what] {
                     protocol_failure(self, what);
@@ -1022,8 +1020,12 @@ private:
         std::size_t left = frame.size();
         while (left > 0)
         {
-            int err = 0;
-            ssize_t n = write_to_worker(w.direct_write, p, left, err);
+            const pipe_link& d = *w.link.direct();
+            ssize_t n;
+            do
+                n = ::write(d.direct_write, p, left); // never SIGPIPE: see pipe_link
+            while (n < 0 && errno == EINTR);
+            int err = n < 0 ? errno : 0;
             if (n > 0)
             {
                 p += n;
@@ -1033,7 +1035,7 @@ private:
             {
                 // Full. A dead worker's input stays open (the pool reads it too): its reply
                 // pipe tells that it died.
-                pollfd pfd[2] = {{w.direct_write, POLLOUT, 0}, {w.direct_read, 0, 0}};
+                pollfd pfd[2] = {{d.direct_write, POLLOUT, 0}, {d.direct_read, 0, 0}};
                 ::poll(pfd, 2, -1);
                 if ((pfd[1].revents & (POLLHUP | POLLERR)) != 0)
                     return false;
@@ -1057,7 +1059,8 @@ private:
                 return f;
             // Sleep until bytes come, then read once: a read first would mostly find nothing,
             // and spinning measured no faster (bench/README.md).
-            pollfd pfd{w.direct_read, POLLIN, 0};
+            const int direct_read = w.link.direct()->direct_read;
+            pollfd pfd{direct_read, POLLIN, 0};
             int r = ::poll(&pfd, 1, 100);
             if (r < 0 && errno != EINTR)
                 return std::nullopt;
@@ -1072,7 +1075,7 @@ private:
             if (r <= 0)
                 continue;
             std::span<char> space = w.direct_decoder.prepare();
-            ssize_t n = ::read(w.direct_read, space.data(), space.size());
+            ssize_t n = ::read(direct_read, space.data(), space.size());
             if (n > 0)
                 w.direct_decoder.commit(static_cast<std::size_t>(n));
             else if (n == 0 || (errno != EAGAIN && errno != EINTR))
@@ -1100,11 +1103,10 @@ private:
             t.cancel_running();
             return false;
         }
-        std::string what = "asio_pal: worker process " + std::to_string(w.pid) +
-                           " of process pool '" + options_.name + "' " + describe_exit(exit) +
-                           " while running task '" + t.entry().name + "'";
+        std::string what = subject(w) + " " + describe_exit(exit) + " while running task '" +
+                           t.entry().name + "'";
         t.fail(std::make_exception_ptr(
-            worker_died_error(what, w.pid, exit.signal, exit.exit_status)));
+            worker_died_error(what, w.worker_pid(), exit.signal, exit.exit_status)));
         return false;
     }
 
@@ -1164,6 +1166,7 @@ private:
             spawn_one();
         if (stop_running)
             stop_all_running();
+        settle_listener();
         retire_idle();
         dispatch();
     }
@@ -1206,90 +1209,219 @@ private:
 
     void launch(worker_process& w)
     {
-        int to_child[2] = {-1, -1};
-        int from_child[2] = {-1, -1};
-        int direct[2] = {-1, -1};
-        posix_spawn_file_actions_t actions;
-        posix_spawnattr_t attr;
-        bool have_actions = false, have_attr = false;
-        auto cleanup = [&] {
-            close_fd(to_child[0]);
-            close_fd(to_child[1]);
-            close_fd(from_child[0]);
-            close_fd(from_child[1]);
-            close_fd(direct[0]);
-            close_fd(direct[1]);
-            if (have_actions)
-                posix_spawn_file_actions_destroy(&actions);
-            if (have_attr)
-                posix_spawnattr_destroy(&attr);
-        };
-        try
+        if (!plan_.remote)
         {
-            if (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(from_child, O_CLOEXEC) != 0 ||
-                ::pipe2(direct, O_CLOEXEC) != 0)
-                throw std::system_error(errno, std::generic_category(), "asio_pal: pipe2");
-            for (int* fd : {&to_child[0], &to_child[1], &from_child[0], &from_child[1],
-                            &direct[0], &direct[1]})
-                *fd = above_protocol_fds(*fd);
-            // Before the spawn, so that a failure here leaves no child behind (w closes it).
-            // Non-blocking input: the pool writes it itself, from its handlers (flush).
-            w.direct_write = ::fcntl(to_child[1], F_DUPFD_CLOEXEC, worker_direct_fd + 1);
-            if (w.direct_write < 0 || ::fcntl(direct[0], F_SETFL, O_NONBLOCK) != 0 ||
-                ::fcntl(to_child[1], F_SETFL, O_NONBLOCK) != 0)
-                throw std::system_error(errno, std::generic_category(), "asio_pal: fcntl");
-            posix_spawn_file_actions_init(&actions);
-            have_actions = true;
-            posix_spawn_file_actions_adddup2(&actions, to_child[0], worker_input_fd);
-            posix_spawn_file_actions_adddup2(&actions, from_child[1], worker_output_fd);
-            posix_spawn_file_actions_adddup2(&actions, direct[1], worker_direct_fd);
-            posix_spawn_file_actions_addclosefrom_np(&actions, worker_direct_fd + 1);
-            posix_spawnattr_init(&attr);
-            have_attr = true;
-            sigset_t none, all;
-            sigemptyset(&none);
-            sigfillset(&all);
-            posix_spawnattr_setsigmask(&attr, &none);
-            posix_spawnattr_setsigdefault(&attr, &all);
-            posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+            spawned_child c = spawn_local_worker(worker_arguments(
+                options_.worker_executable, ::getpid(), options_.max_frame_size, options_.name));
+            w.pid = c.pid;
+            try
+            {
+                w.process.emplace(executor(), c.pid);
+                w.link.connect_pipes(executor(), c.input, c.output, c.input_reader,
+                                     c.direct_write, c.direct_read);
+            }
+            catch (...) // no descriptor or child left behind
+            {
+                for (int* fd : {&c.input, &c.output, &c.input_reader, &c.direct_write,
+                                &c.direct_read})
+                    close_fd(*fd);
+                ::kill(c.pid, SIGKILL);
+                while (::waitpid(c.pid, nullptr, 0) < 0 && errno == EINTR)
+                {
+                }
+                throw;
+            }
+        }
+        else
+        {
+            w.token = random_nonzero_u64();
+            std::vector<std::string> command = plan_.next_command(
+                options_.worker_executable,
+                remote_worker_arguments(listen_host_, listen_port_, w.token,
+                                        options_.max_frame_size,
+                                        plan_.remote_settings.heartbeat_interval,
+                                        options_.name));
+            w.remote = true;
+            w.pid = spawn_command(command, secret_line_);
+            w.process.emplace(executor(), w.pid);
+            arm_connect_timeout(w.shared_from_this());
+        }
+        w.last_progress = std::chrono::steady_clock::now();
+    }
 
-            std::vector<std::string> args = worker_arguments(
-                options_.worker_executable, ::getpid(), options_.max_frame_size, options_.name);
-            std::vector<char*> argv;
-            for (std::string& a : args)
-                argv.push_back(a.data());
-            argv.push_back(nullptr);
-            pid_t pid = -1;
-            int rc = ::posix_spawn(&pid, options_.worker_executable.c_str(), &actions, &attr,
-                                   argv.data(), environ);
-            if (rc != 0)
-                throw std::system_error(rc, std::generic_category(),
-                                        "asio_pal: posix_spawn '" + options_.worker_executable +
-                                            "'");
-            w.pid = pid;
-            w.process.emplace(executor(), pid);
-            w.input_reader = std::exchange(to_child[0], -1);
-            close_fd(from_child[1]);
-            close_fd(direct[1]);
-            w.direct_read = std::exchange(direct[0], -1);
-            w.to_child.assign(std::exchange(to_child[1], -1));
-            w.from_child.assign(std::exchange(from_child[0], -1));
-            w.last_progress = std::chrono::steady_clock::now();
-            cleanup();
-        }
-        catch (...)
+    // ---- remote workers: they connect back (strand, except listen) ----
+
+    /// Opens the port remote workers connect to, and the secret they must prove.
+    void listen()
+    {
+        const remote_options& r = plan_.remote_settings;
+        boost::system::error_code ec;
+        net::ip::address address = net::ip::make_address(r.listen_address, ec);
+        if (ec) // a host name: its first address
         {
-            cleanup();
-            throw;
+            net::ip::tcp::resolver resolver(*strand_);
+            auto found = resolver.resolve(r.listen_address, std::to_string(r.listen_port), ec);
+            if (ec || found.empty())
+                throw std::invalid_argument("asio_pal: process pool '" + options_.name +
+                                            "' cannot listen on '" + r.listen_address +
+                                            "': " + (ec ? ec.message() : "no address"));
+            address = found.begin()->endpoint().address();
         }
+        acceptor_.emplace(*strand_);
+        net::ip::tcp::endpoint at(address, r.listen_port);
+        acceptor_->open(at.protocol());
+        acceptor_->set_option(net::ip::tcp::acceptor::reuse_address(true));
+        acceptor_->bind(at);
+        acceptor_->listen();
+        listen_port_ = acceptor_->local_endpoint().port();
+        // Workers need an address they can reach: an unspecified one (all interfaces) stands
+        // for this host's name.
+        listen_host_ = address.is_unspecified() ? net::ip::host_name() : address.to_string();
+        secret_.emplace(handshake_secret::generate());
+        secret_line_ = secret_->to_hex() + "\n";
+        facts_ = make_compatibility_facts(registered_task_names());
+    }
+
+    void close_listener() noexcept
+    {
+        boost::system::error_code ignored;
+        if (acceptor_)
+            acceptor_->close(ignored);
+    }
+
+    void accept_next()
+    {
+        if (!acceptor_->is_open())
+            return;
+        acceptor_->async_accept(guarded([this](boost::system::error_code ec,
+                                               net::ip::tcp::socket socket) {
+            if (ec == net::error::operation_aborted || !acceptor_->is_open())
+                return;
+            if (!ec)
+                handshake(std::make_shared<net::ip::tcp::socket>(std::move(socket)));
+            accept_next(); // a failed accept (out of descriptors) is the connection's loss
+        }));
+    }
+
+    /// Authenticates a connection; it becomes the link of the worker whose token it names.
+    void handshake(std::shared_ptr<net::ip::tcp::socket> socket)
+    {
+        boost::system::error_code ignored;
+        socket->set_option(net::ip::tcp::no_delay(true), ignored);
+        async_accept_handshake(
+            *socket, *secret_, facts_, plan_.remote_settings.connect_timeout,
+            guarded([this, socket](std::exception_ptr e, handshake_peer peer) {
+                worker_ptr w;
+                if (!e)
+                {
+                    for (const worker_ptr& candidate : workers_)
+                        if (candidate->remote && candidate->token == peer.token &&
+                            !candidate->link.connected() && !candidate->exited)
+                            w = candidate;
+                    if (!w)
+                        e = std::make_exception_ptr(std::runtime_error(
+                            describe_handshake_peer(*socket) + " named a launch token the pool "
+                                                               "does not wait for"));
+                }
+                if (e)
+                {
+                    boost::system::error_code ignored;
+                    socket->close(ignored);
+                    refused(e);
+                    return;
+                }
+                attach(w, std::move(*socket), peer);
+            }));
+    }
+
+    /// A connection that never becomes a worker: closed, and said on stderr (nothing else
+    /// would tell of an attack or of a worker built from another program).
+    void refused(std::exception_ptr e) noexcept
+    {
+        std::fprintf(stderr, "asio_pal: process pool '%s' refused a connection: %s\n",
+                     options_.name.c_str(), describe(e).c_str());
+        std::fflush(stderr);
+    }
+
+    void attach(const worker_ptr& w, net::ip::tcp::socket socket, const handshake_peer& peer)
+    {
+        w->link.connect_socket(std::move(socket));
+        w->host = peer.host;
+        w->remote_pid = static_cast<pid_t>(peer.pid);
+        w->last_heard = std::chrono::steady_clock::now();
+        arm_watchdog(w);
+        start_read(w);
+        flush(w); // its init frame
+        settle_listener();
+    }
+
+    /// A worker that has not connected back after connect_timeout is killed (its command is).
+    void arm_connect_timeout(const worker_ptr& w)
+    {
+        w->watchdog.expires_after(plan_.remote_settings.connect_timeout);
+        w->watchdog.async_wait(guarded([this, w](boost::system::error_code ec) {
+            if (ec || w->link.connected() || w->exited)
+                return;
+            w->lost_reason = "did not connect back within " +
+                             describe_duration(plan_.remote_settings.connect_timeout);
+            kill_worker(*w);
+        }));
+    }
+
+    /// Heartbeats: a connected worker that sent nothing for heartbeat_timeout is taken for dead.
+    void arm_watchdog(const worker_ptr& w)
+    {
+        auto timeout = plan_.remote_settings.heartbeat_timeout;
+        w->watchdog.expires_at(w->last_heard + timeout);
+        w->watchdog.async_wait(guarded([this, w, timeout](boost::system::error_code ec) {
+            if (ec || w->exited || w->forgotten || w->eof)
+                return;
+            if (std::chrono::steady_clock::now() - w->last_heard < timeout)
+            {
+                arm_watchdog(w);
+                return;
+            }
+            w->lost_reason = "sent nothing for " + describe_duration(timeout) +
+                             " (heartbeat timeout: its host hung, or the link is cut)";
+            kill_worker(*w);
+        }));
+    }
+
+    /// Once the pool stops, the port closes as soon as no worker is on its way: a plain
+    /// shutdown still starts what spawn_workers reported, as with local workers (bounded by
+    /// connect_timeout). At exit, those on their way are stopped.
+    void settle_listener()
+    {
+        if (!acceptor_ || !acceptor_->is_open())
+            return;
+        bool stopping, stop_running;
+        {
+            lock_type lock(mutex_);
+            stopping = stopping_;
+            stop_running = stop_running_;
+        }
+        if (!stopping)
+            return;
+        bool waiting = false;
+        for (const worker_ptr& w : workers_)
+        {
+            if (!w->remote || w->link.connected() || w->exited)
+                continue;
+            if (stop_running)
+                kill_worker(*w);
+            else
+                waiting = true;
+        }
+        if (!waiting)
+            close_listener();
     }
 
     void start_read(const worker_ptr& w)
     {
-        if (w->forgotten) // the pool stopped it without its executor (abandon_io)
+        if (w->forgotten || !w->link.connected()) // stopped without its executor (abandon_io)
             return;
         std::span<char> space = w->decoder.prepare();
-        w->from_child.async_read_some(
+        w->link.async_read_some(
             net::buffer(space.data(), space.size()),
             guarded([this, w](boost::system::error_code ec, std::size_t n) { on_read(w, ec, n); }));
     }
@@ -1305,6 +1437,8 @@ private:
             return;
         }
         w->decoder.commit(n);
+        if (w->remote)
+            w->last_heard = std::chrono::steady_clock::now();
         try
         {
             while (auto f = w->decoder.next())
@@ -1348,14 +1482,18 @@ private:
             bool init = f.type == frame_type::init_failed;
             std::string what = "asio_pal: the " +
                                std::string(init ? "initializer" : "finalizer") +
-                               " of process pool '" + options_.name + "' failed in worker process " +
-                               std::to_string(w->pid);
+                               " of process pool '" + options_.name + "' failed in " +
+                               w->describe();
             std::exception_ptr cause = rebuild_exception(info);
             break_pool(init ? nested_error<initializer_error>(what, cause)
                             : nested_error<finalizer_error>(what, cause));
             return;
         }
         case frame_type::bye:
+            return;
+        case frame_type::heartbeat:
+            if (!w->remote)
+                throw frame_error("asio_pal: unexpected heartbeat frame from a local worker");
             return;
         default:
             throw frame_error(std::string("asio_pal: unexpected ") + frame_type_name(f.type) +
@@ -1458,12 +1596,13 @@ private:
     /// leased nor lendable (then nothing else reads the pipe); consumes what it reads.
     static bool stray_direct_bytes(const worker_process& w) noexcept
     {
-        if (w.direct_read < 0)
+        const pipe_link* d = w.link.direct();
+        if (!d || d->direct_read < 0)
             return false;
         char c;
         ssize_t n;
         do
-            n = ::read(w.direct_read, &c, 1);
+            n = ::read(d->direct_read, &c, 1);
         while (n < 0 && errno == EINTR);
         return n >= 0; // otherwise EAGAIN: empty and open
     }
@@ -1656,11 +1795,11 @@ private:
     }
 
     /// Writes what is queued for the worker (itself rather than through async_write, so that
-    /// every write to a worker is one of write_to_worker's).
+    /// every write to a worker is a non-blocking one of worker_link::write_some).
     void flush(const worker_ptr& w)
     {
-        if (w->writing || w->failed || w->forgotten)
-            return;
+        if (w->writing || w->failed || w->forgotten || !w->link.connected())
+            return; // a remote worker's frames wait for its connection
         for (;;)
         {
             if (w->written == w->writing_buf.size())
@@ -1672,9 +1811,8 @@ private:
                 std::swap(w->writing_buf, w->queued_buf);
             }
             int err = 0;
-            ssize_t n = write_to_worker(w->to_child.native_handle(),
-                                        w->writing_buf.data() + w->written,
-                                        w->writing_buf.size() - w->written, err);
+            std::ptrdiff_t n = w->link.write_some(w->writing_buf.data() + w->written,
+                                                  w->writing_buf.size() - w->written, err);
             if (n > 0)
             {
                 w->written += static_cast<std::size_t>(n);
@@ -1683,12 +1821,11 @@ private:
             if (err == EAGAIN || err == EWOULDBLOCK)
             {
                 w->writing = true;
-                w->to_child.async_wait(net::posix::stream_descriptor::wait_write,
-                                       guarded([this, w](boost::system::error_code ec) {
-                                           w->writing = false;
-                                           if (!ec)
-                                               flush(w);
-                                       }));
+                w->link.async_wait_writable(guarded([this, w](boost::system::error_code ec) {
+                    w->writing = false;
+                    if (!ec)
+                        flush(w);
+                }));
                 return;
             }
             // Its input is gone (closed by the pool: it died). Should it live on, it is of no
@@ -1731,8 +1868,7 @@ private:
             lock_type lock(mutex_);
             set_lendable_locked(w, false);
         }
-        std::string what = "asio_pal: worker process " + std::to_string(w->pid) +
-                           " of process pool '" + options_.name + "' broke the protocol: " + why;
+        std::string what = subject(*w) + " broke the protocol: " + why;
         for (auto& sent : w->in_flight)
         {
             sent.task->fail(std::make_exception_ptr(protocol_error(what)));
@@ -1746,6 +1882,9 @@ private:
     {
         if (w.pid > 0 && !w.exited)
             ::kill(w.pid, SIGKILL);
+        // A remote worker exits when its connection ends, whatever its command does.
+        if (w.link.is_remote())
+            w.link.close();
     }
 
     void on_exit(const worker_ptr& w, boost::system::error_code ec)
@@ -1760,6 +1899,8 @@ private:
             changed_.notify_all(); // a lease holder may wait for this
         }
         (void)w->process->detach(); // reaped: its pid may be reused from now on
+        if (!w->link.connected())
+            w->eof = true; // a remote worker that never connected: nothing will come
         if (!w->eof)
         {
             // Normally its output ends with it. A grandchild may still hold the pipe: give the
@@ -1768,8 +1909,7 @@ private:
             w->idle_timer.async_wait(guarded([this, w](boost::system::error_code) {
                 if (!w->eof)
                 {
-                    boost::system::error_code ignored;
-                    w->from_child.cancel(ignored);
+                    w->link.cancel_reads();
                     w->eof = true;
                     maybe_finished(w);
                     dispatch();
@@ -1778,6 +1918,18 @@ private:
             return;
         }
         maybe_finished(w);
+    }
+
+    /// Ends everything of the pool's on `w`, its timers and its link: handlers still queued
+    /// find it forgotten.
+    static void forget(worker_process& w) noexcept
+    {
+        w.forgotten = true;
+        w.idle_timer.cancel();
+        for (net::steady_timer& t : w.kill_timers)
+            t.cancel();
+        w.watchdog.cancel();
+        w.link.close();
     }
 
     /// Once a worker's output ended and it was reaped: settle what it held, forget it.
@@ -1789,13 +1941,8 @@ private:
         if (it == workers_.end())
             return;
         workers_.erase(it);
-        boost::system::error_code ignored;
-        w->idle_timer.cancel();
-        w->forgotten = true;
-        for (net::steady_timer& t : w->kill_timers)
-            t.cancel();
-        w->to_child.close(ignored);
-        w->from_child.close(ignored);
+        forget(*w);
+        settle_listener();
 
         std::vector<remote_task*> rest;
         if (!w->in_flight.empty())
@@ -1803,12 +1950,10 @@ private:
             // The first task was running: it dies with the worker (unless it was cancelled).
             // The others never started: they go back to the queue.
             remote_task* head = w->in_flight.front().task;
-            std::string what = "asio_pal: worker process " + std::to_string(w->pid) +
-                               " of process pool '" + options_.name + "' " +
-                               describe_exit(w->exit) + " while running task '" +
+            std::string what = subject(*w) + " " + w->ending() + " while running task '" +
                                head->entry().name + "'";
             head->fail(std::make_exception_ptr(worker_died_error(
-                what, w->pid, w->exit.signal, w->exit.exit_status)));
+                what, w->worker_pid(), w->exit.signal, w->exit.exit_status)));
             head->state().release();
             for (auto it = w->in_flight.begin() + 1; it != w->in_flight.end(); ++it)
                 rest.push_back(it->task);
@@ -1829,8 +1974,7 @@ private:
                 pending_ += rest.size();
                 if (w->state == worker_process::phase::starting && !broken_)
                     startup_failure = std::make_exception_ptr(broken_pool_error(
-                        "asio_pal: worker process " + std::to_string(w->pid) +
-                        " of process pool '" + options_.name + "' " + describe_exit(w->exit) +
+                        subject(*w) + " " + w->ending() +
                         " before it was ready (does its main() call asio_pal::run_worker?)"));
             }
         }
@@ -1866,9 +2010,18 @@ private:
                 if (w->exited)
                     return;
                 std::uint64_t seq = sent.seq;
-                union sigval v{};
-                v.sival_int = static_cast<int>(static_cast<std::uint32_t>(seq));
-                ::sigqueue(w->pid, cancel_signal(), v);
+                if (w->remote) // signals do not cross machines: a frame does
+                {
+                    std::size_t at = begin_frame(w->queued_buf, frame_type::cancel, seq);
+                    end_frame(w->queued_buf, at, options_.max_frame_size);
+                    flush(w);
+                }
+                else
+                {
+                    union sigval v{};
+                    v.sival_int = static_cast<int>(static_cast<std::uint32_t>(seq));
+                    ::sigqueue(w->pid, cancel_signal(), v);
+                }
                 // The worker exits at once when it runs the task, or skips it later. If the task
                 // runs and blocks the signal, the worker is killed after a grace period (the
                 // tasks behind it have not started, so they lose nothing).
@@ -1900,6 +2053,8 @@ private:
     {
         if (own_io_)
         {
+            if (acceptor_) // its accept would keep the I/O thread running
+                net::post(*strand_, guarded([this] { close_listener(); }));
             guard_.reset();
             if (io_thread_.joinable())
                 io_thread_.join();
@@ -1915,6 +2070,7 @@ private:
 
 
     const process_pool_options options_;
+    launch_plan plan_; // strand only, after the constructor
     std::shared_ptr<io_gate> gate_ = std::make_shared<io_gate>();
     mutable std::mutex mutex_;
     std::condition_variable changed_;
@@ -1942,6 +2098,13 @@ private:
 
     // Strand only.
     std::list<worker_ptr> workers_;
+    // Remote workers: where they connect, what they must prove and match (strand only).
+    std::optional<net::ip::tcp::acceptor> acceptor_;
+    std::string listen_host_;
+    std::uint16_t listen_port_ = 0;
+    std::optional<handshake_secret> secret_;
+    std::string secret_line_;
+    compatibility_facts facts_;
 
     std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;
     std::thread io_thread_;

@@ -138,6 +138,17 @@ const task_entry* find_task(function_key key) noexcept
     return it == r.by_key.end() ? nullptr : it->second;
 }
 
+std::vector<std::string> registered_task_names()
+{
+    registry& r = the_registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    std::vector<std::string> names;
+    names.reserve(r.by_name.size());
+    for (const auto& [name, entry] : r.by_name)
+        names.push_back(name);
+    return names;
+}
+
 const task_entry* find_task(std::string_view name)
 {
     registry& r = the_registry();

@@ -70,6 +70,10 @@ const char* frame_type_name(frame_type t) noexcept
         return "skipped";
     case frame_type::direct_task:
         return "direct_task";
+    case frame_type::cancel:
+        return "cancel";
+    case frame_type::heartbeat:
+        return "heartbeat";
     }
     return "unknown";
 }
@@ -77,7 +81,7 @@ const char* frame_type_name(frame_type t) noexcept
 bool is_known_frame_type(std::uint8_t t) noexcept
 {
     return t >= static_cast<std::uint8_t>(frame_type::hello) &&
-           t <= static_cast<std::uint8_t>(frame_type::direct_task);
+           t <= static_cast<std::uint8_t>(frame_type::heartbeat);
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #ifndef ASIO_PAL_IMPL_WORKER_IPP
 #define ASIO_PAL_IMPL_WORKER_IPP
 
+#include "asio_pal/detail/handshake.hpp"
 #include "asio_pal/detail/process_policy.hpp"
 #include "asio_pal/detail/remote_exception.hpp"
 #include "asio_pal/detail/task_registry.hpp"
@@ -19,6 +20,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <mutex>
+#include <thread>
 #include <charconv>
 #include <csignal>
 #include <cstdio>
@@ -28,6 +32,8 @@
 #include <string_view>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -58,14 +64,20 @@ pid_t parent_pid = 0;
 
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 
+/// A request to stop task `seq` (its low 32 bits): the worker exits if it runs it now, or skips
+/// it later. Async-signal-safe.
+void cancel_request(std::uint32_t seq) noexcept
+{
+    if (seq != 0 && seq == running_seq.load())
+        ::_exit(cancelled_exit_status);
+    cancel_ring[cancel_ring_next.fetch_add(1) % cancel_ring_size].store(seq);
+}
+
 void on_cancel_signal(int, siginfo_t* info, void*)
 {
     if (info->si_code != SI_QUEUE || info->si_pid != parent_pid)
         return;
-    auto seq = static_cast<std::uint32_t>(info->si_value.sival_int);
-    if (seq != 0 && seq == running_seq.load())
-        ::_exit(cancelled_exit_status);
-    cancel_ring[cancel_ring_next.fetch_add(1) % cancel_ring_size].store(seq);
+    cancel_request(static_cast<std::uint32_t>(info->si_value.sival_int));
 }
 
 bool cancel_requested(std::uint32_t seq) noexcept
@@ -83,13 +95,20 @@ bool cancel_requested(std::uint32_t seq) noexcept
     ::_exit(status);
 }
 
+// A remote worker's relay thread writes heartbeats to the same connection as the serving
+// thread: whole frames, one at a time. A connection is written with MSG_NOSIGNAL.
+std::mutex output_mutex;
+bool output_is_socket = false;
+
 void write_all(int fd, const std::vector<char>& buf)
 {
+    std::lock_guard<std::mutex> lock(output_mutex);
     const char* p = buf.data();
     std::size_t left = buf.size();
     while (left > 0)
     {
-        ssize_t n = ::write(fd, p, left);
+        ssize_t n = output_is_socket && fd == worker_output_fd ? ::send(fd, p, left, MSG_NOSIGNAL)
+                                                                : ::write(fd, p, left);
         if (n < 0)
         {
             if (errno == EINTR)
@@ -345,7 +364,179 @@ bool parse_number(const char* s, std::uint64_t& out) noexcept
     return ec == std::errc() && p == v.data() + v.size();
 }
 
+/// Moves `fd` to a descriptor above the protocol's, close-on-exec; -1 on failure.
+int above_protocol(int fd) noexcept
+{
+    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, worker_direct_fd + 1);
+    ::close(fd);
+    return moved;
+}
+
+/**
+ * The thread between a remote worker's connection and its serving thread, which reads fd 3
+ * as a local worker does: it forwards the pool's frames to fd 3 (a pipe), acts on cancel
+ * frames at once (as the signal handler of a local worker does), and sends a heartbeat every
+ * `interval`, also while a task runs. The connection's end is the pool's: the worker exits,
+ * whatever it is doing, as a local worker dies with its parent.
+ */
+[[noreturn]] void relay(int connection, int to_serving, std::size_t max_frame,
+                        std::chrono::milliseconds interval)
+{
+    frame_decoder decoder(max_frame);
+    std::vector<char> heartbeat;
+    {
+        std::size_t at = begin_frame(heartbeat, frame_type::heartbeat, 0);
+        end_frame(heartbeat, at, max_frame);
+    }
+    std::vector<char> pending; // for the serving thread, while its pipe is full
+    std::size_t pending_at = 0;
+    auto next_beat = std::chrono::steady_clock::now();
+    for (;;)
+    {
+        auto now = std::chrono::steady_clock::now();
+        if (now >= next_beat)
+        {
+            write_all(worker_output_fd, heartbeat);
+            next_beat = now + interval;
+        }
+        pollfd pfd[2] = {{connection, POLLIN, 0},
+                         {to_serving, static_cast<short>(pending.empty() ? 0 : POLLOUT), 0}};
+        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_beat - now);
+        int r = ::poll(pfd, 2, static_cast<int>(wait.count()) + 1);
+        if (r < 0 && errno != EINTR)
+            die(71, std::string("cannot poll the pool's connection: ") + std::strerror(errno));
+        if (r <= 0)
+            continue;
+        if ((pfd[1].revents & (POLLOUT | POLLERR | POLLHUP)) != 0)
+        {
+            ssize_t n = ::write(to_serving, pending.data() + pending_at, pending.size() - pending_at);
+            if (n > 0)
+                pending_at += static_cast<std::size_t>(n);
+            else if (n < 0 && errno != EAGAIN && errno != EINTR)
+                die(71, std::string("cannot forward a frame: ") + std::strerror(errno));
+            if (pending_at == pending.size())
+            {
+                pending.clear();
+                pending_at = 0;
+            }
+        }
+        if ((pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) == 0)
+            continue;
+        std::span<char> space = decoder.prepare();
+        ssize_t n = ::read(connection, space.data(), space.size());
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0) // the pool closed the connection, or it broke: nothing to report
+        {
+            std::fflush(nullptr);
+            ::_exit(0);
+        }
+        decoder.commit(static_cast<std::size_t>(n));
+        try
+        {
+            while (auto f = decoder.next())
+            {
+                if (f->type == frame_type::cancel)
+                    cancel_request(static_cast<std::uint32_t>(f->seq));
+                else
+                    append_frame(pending, f->type, f->seq, f->body, max_frame);
+            }
+        }
+        catch (const std::exception& e)
+        {
+            die(72, std::string("protocol error: ") + e.what());
+        }
+    }
+}
+
+/// Reads the secret's line from standard input, within `timeout`.
+std::string read_secret_line(std::chrono::milliseconds timeout)
+{
+    std::string line;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (line.size() < 256)
+    {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd pfd{0, POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) == 0)
+            throw std::runtime_error("no secret on standard input");
+        char c;
+        ssize_t n = ::read(0, &c, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || c == '\n')
+            return line;
+        line += c;
+    }
+    throw std::runtime_error("the line on standard input is too long for a secret");
+}
+
+/// A worker started by a command launcher: connect back, prove the secret, serve.
+int run_remote_worker(char** argv)
+{
+    std::uint64_t port = 0, token = 0, max_frame = 0, heartbeat_ms = 0;
+    if (!parse_number(argv[5], port) || port == 0 || port > 65535 ||
+        !parse_number(argv[6], token) || !parse_number(argv[7], max_frame) ||
+        !parse_number(argv[8], heartbeat_ms) || heartbeat_ms == 0)
+    {
+        std::fprintf(stderr, "asio_pal: run_worker: malformed command line\n");
+        return 64;
+    }
+    int connection = -1;
+    try
+    {
+        handshake_secret secret =
+            handshake_secret::from_hex(read_secret_line(std::chrono::seconds(60)));
+        connection = connect_and_handshake(
+            argv[4], static_cast<std::uint16_t>(port), secret,
+            make_compatibility_facts(registered_task_names()), token, std::chrono::seconds(60));
+    }
+    catch (const std::exception& e)
+    {
+        std::fprintf(stderr, "asio_pal: worker %d cannot join the pool at %s:%s: %s\n",
+                     static_cast<int>(::getpid()), argv[4], argv[5], e.what());
+        return 69;
+    }
+    // The serving thread reads fd 3 and writes fd 4, as in a local worker: fd 3 is a pipe the
+    // relay fills, fd 4 the connection.
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0 || (connection = above_protocol(connection)) < 0 ||
+        (pipe_fds[0] = above_protocol(pipe_fds[0])) < 0 ||
+        (pipe_fds[1] = above_protocol(pipe_fds[1])) < 0 ||
+        ::dup3(pipe_fds[0], worker_input_fd, O_CLOEXEC) < 0 ||
+        ::dup3(connection, worker_output_fd, O_CLOEXEC) < 0 ||
+        ::fcntl(pipe_fds[1], F_SETFL, O_NONBLOCK) != 0)
+    {
+        std::fprintf(stderr, "asio_pal: run_worker: %s\n", std::strerror(errno));
+        return 71;
+    }
+    ::close(pipe_fds[0]);
+    output_is_socket = true;
+    std::thread(relay, connection, pipe_fds[1], static_cast<std::size_t>(max_frame),
+                std::chrono::milliseconds(heartbeat_ms))
+        .detach();
+    worker_session session(static_cast<std::size_t>(max_frame), argv[9]);
+    return session.serve();
+}
+
 } // namespace
+
+std::vector<std::string> remote_worker_arguments(const std::string& host, std::uint16_t port,
+                                                 std::uint64_t token, std::size_t max_frame_size,
+                                                 std::chrono::milliseconds heartbeat,
+                                                 const std::string& pool)
+{
+    return {std::string(worker_marker),
+            std::string(protocol_version),
+            "connect",
+            host,
+            std::to_string(port),
+            std::to_string(token),
+            std::to_string(max_frame_size),
+            std::to_string(heartbeat.count()),
+            pool};
+}
 
 std::vector<std::string> worker_arguments(const std::string& executable, pid_t parent,
                                           std::size_t max_frame_size, const std::string& pool)
@@ -368,7 +559,7 @@ bool is_worker_process(int argc, char** argv) noexcept
 int run_worker(int argc, char** argv)
 {
     using namespace detail;
-    if (!is_worker_process(argc, argv) || argc != 6)
+    if (!is_worker_process(argc, argv) || (argc != 6 && argc != 10))
     {
         std::fprintf(stderr, "asio_pal: run_worker: this process was not started by a process "
                              "pool\n");
@@ -382,6 +573,8 @@ int run_worker(int argc, char** argv)
                      argv[2], std::string(protocol_version).c_str());
         return 65;
     }
+    if (argc == 10 && std::string_view(argv[3]) == "connect")
+        return run_remote_worker(argv);
     std::uint64_t parent = 0, max_frame = 0;
     if (!parse_number(argv[3], parent) || !parse_number(argv[4], max_frame))
     {

@@ -1,0 +1,174 @@
+//
+// asio_pal/detail/worker_link.hpp
+//
+// The link between a process pool and one worker: frames over a pipe pair (a child process)
+// or over a TCP connection (a worker that connected back). The pool's core reads and writes
+// through worker_link and does not know which it holds.
+//
+
+#ifndef ASIO_PAL_DETAIL_WORKER_LINK_HPP
+#define ASIO_PAL_DETAIL_WORKER_LINK_HPP
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include <cerrno>
+#include <cstddef>
+#include <utility>
+#include <variant>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace asio_pal::detail {
+
+namespace net = boost::asio;
+
+/// Closes `fd` if open and marks it closed.
+inline void close_fd(int& fd) noexcept
+{
+    if (fd >= 0)
+        ::close(fd);
+    fd = -1;
+}
+
+/**
+ * A child's pipes: the pool writes its input and reads its output. The pool also holds a reader
+ * of the child's input, never read: a write to a child that died cannot raise SIGPIPE then, so
+ * the process-wide disposition stays the program's. `direct_write` and `direct_read` serve
+ * process_pool::run's short cut (see process_pool_core::run_leased).
+ */
+struct pipe_link
+{
+    pipe_link(const net::any_io_executor& ex, int input, int output, int input_reader,
+              int direct_write, int direct_read)
+        : to_child(ex, input), from_child(ex, output), input_reader(input_reader),
+          direct_write(direct_write), direct_read(direct_read)
+    {
+    }
+    pipe_link(const pipe_link&) = delete;
+    pipe_link& operator=(const pipe_link&) = delete;
+    ~pipe_link()
+    {
+        close_fd(direct_write);
+        close_fd(direct_read);
+        close_fd(input_reader);
+    }
+
+    net::posix::stream_descriptor to_child;
+    net::posix::stream_descriptor from_child;
+    int input_reader = -1;
+    int direct_write = -1;
+    int direct_read = -1; // non-blocking
+};
+
+/// A worker's TCP connection, after its handshake.
+struct socket_link
+{
+    net::ip::tcp::socket socket;
+};
+
+/**
+ * Frames to a worker and back. Writes are the pool's own non-blocking ones (write_some), so
+ * that a full link never blocks a handler; reads are Asio's.
+ */
+class worker_link
+{
+public:
+    /// No link yet: a remote worker's connection comes after its launch.
+    worker_link() = default;
+    worker_link(const worker_link&) = delete;
+    worker_link& operator=(const worker_link&) = delete;
+
+    /// A child's pipes (see pipe_link), once: a link is never replaced, so the thread of a
+    /// run() may use direct() without the strand.
+    void connect_pipes(const net::any_io_executor& ex, int input, int output, int input_reader,
+                       int direct_write, int direct_read)
+    {
+        v_.emplace<pipe_link>(ex, input, output, input_reader, direct_write, direct_read);
+    }
+    /// A remote worker's connection, once.
+    void connect_socket(net::ip::tcp::socket socket) { v_.emplace<socket_link>(std::move(socket)); }
+
+    bool connected() const noexcept { return !std::holds_alternative<std::monostate>(v_); }
+    bool is_remote() const noexcept { return std::holds_alternative<socket_link>(v_); }
+
+    /// One non-blocking write; the errno of a failure in `err` (EAGAIN: full). Never raises
+    /// SIGPIPE.
+    std::ptrdiff_t write_some(const char* p, std::size_t n, int& err) noexcept
+    {
+        ssize_t r = -1;
+        do
+        {
+            if (auto* pl = std::get_if<pipe_link>(&v_))
+                r = ::write(pl->to_child.native_handle(), p, n);
+            else if (auto* sl = std::get_if<socket_link>(&v_))
+                r = ::send(sl->socket.native_handle(), p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+            else
+                errno = ENOTCONN;
+        } while (r < 0 && errno == EINTR);
+        err = r < 0 ? errno : 0;
+        return r;
+    }
+
+    /// Calls `h(error_code)` once the link can take more bytes.
+    template <typename Handler>
+    void async_wait_writable(Handler&& h)
+    {
+        if (auto* pl = std::get_if<pipe_link>(&v_))
+            pl->to_child.async_wait(net::posix::stream_descriptor::wait_write,
+                                    std::forward<Handler>(h));
+        else
+            std::get<socket_link>(v_).socket.async_wait(net::ip::tcp::socket::wait_write,
+                                                        std::forward<Handler>(h));
+    }
+
+    /// Calls `h(error_code, bytes)` with what the worker sent next.
+    template <typename Handler>
+    void async_read_some(net::mutable_buffer b, Handler&& h)
+    {
+        if (auto* pl = std::get_if<pipe_link>(&v_))
+            pl->from_child.async_read_some(b, std::forward<Handler>(h));
+        else
+            std::get<socket_link>(v_).socket.async_read_some(b, std::forward<Handler>(h));
+    }
+
+    /// Ends pending reads (their handlers see operation_aborted).
+    void cancel_reads() noexcept
+    {
+        boost::system::error_code ignored;
+        if (auto* pl = std::get_if<pipe_link>(&v_))
+            pl->from_child.cancel(ignored);
+        else if (auto* sl = std::get_if<socket_link>(&v_))
+            sl->socket.cancel(ignored);
+    }
+
+    /// Closes the pool's ends; a remote worker sees its connection end (and exits).
+    void close() noexcept
+    {
+        boost::system::error_code ignored;
+        if (auto* pl = std::get_if<pipe_link>(&v_))
+        {
+            pl->to_child.close(ignored);
+            pl->from_child.close(ignored);
+        }
+        else if (auto* sl = std::get_if<socket_link>(&v_))
+        {
+            sl->socket.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+            sl->socket.close(ignored);
+        }
+    }
+
+    /// The pipes of run()'s short cut, or nothing (a remote worker has none).
+    pipe_link* direct() noexcept { return std::get_if<pipe_link>(&v_); }
+    const pipe_link* direct() const noexcept { return std::get_if<pipe_link>(&v_); }
+
+private:
+    std::variant<std::monostate, pipe_link, socket_link> v_;
+};
+
+} // namespace asio_pal::detail
+
+#endif // ASIO_PAL_DETAIL_WORKER_LINK_HPP

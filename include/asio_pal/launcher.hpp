@@ -1,0 +1,88 @@
+//
+// asio_pal/launcher.hpp
+//
+// Where a process pool's workers run and what starts them: child processes on this machine
+// (the default), or processes that a command (ssh, srun, ...) starts anywhere and that connect
+// back to the pool over TCP.
+//
+
+#ifndef ASIO_PAL_LAUNCHER_HPP
+#define ASIO_PAL_LAUNCHER_HPP
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace asio_pal {
+
+/**
+ * How a pool meets workers that connect back to it. A worker is started with the address to
+ * connect to and a launch token on its command line, and the pool's secret on its standard
+ * input (never its command line, which `ps` shows). Before any task byte crosses, both sides
+ * prove they hold the secret (an HMAC challenge-response) and the worker's build is checked
+ * against the pool's (protocol, byte order, type sizes, registered task names).
+ */
+struct remote_options
+{
+    /// The address the pool listens on: one of this machine's, reachable by the workers.
+    /// Empty: 127.0.0.1 for command_launcher, the address of this host's name for
+    /// slurm_launcher. Never all interfaces unless asked for ("0.0.0.0").
+    std::string listen_address{};
+    /// The port to listen on; 0: any free one.
+    std::uint16_t listen_port = 0;
+    /// How long a worker may take from its launch to the end of its handshake.
+    std::chrono::milliseconds connect_timeout = std::chrono::seconds(60);
+    /// How often a worker tells the pool it lives, even while it runs a task.
+    std::chrono::milliseconds heartbeat_interval = std::chrono::seconds(1);
+    /// A worker that sent nothing for this long is taken for dead (its node hung, or the link
+    /// is cut): its task fails with worker_died_error and it is replaced.
+    std::chrono::milliseconds heartbeat_timeout = std::chrono::seconds(10);
+};
+
+/// Workers are child processes of this one, talking over pipes: the default.
+struct local_launcher
+{
+};
+
+/**
+ * Workers start with a command of the user's and connect back over TCP: ssh to a list of
+ * hosts, a container runtime, a batch system's launcher. The command's arguments may hold:
+ * - `{host}`: the next of `hosts`, in turn;
+ * - `{exe}`: the worker executable (process_pool_options::worker_executable, or this program
+ *   by its absolute path): it must exist at that path where the worker starts;
+ * - `{args}`: the worker's arguments. An argument that is exactly `{args}` becomes as many
+ *   arguments; inside a longer one (`"cd /x && {exe} {args}"`) they are spliced shell-quoted,
+ *   for commands such as ssh that hand one string to a remote shell.
+ *
+ * The command's standard input carries the secret: ssh and srun forward it.
+ */
+struct command_launcher
+{
+    std::vector<std::string> command{"{exe}", "{args}"};
+    std::vector<std::string> hosts{};
+    remote_options remote{};
+};
+
+/**
+ * Workers are job steps of the Slurm allocation this program runs in ($SLURM_JOB_ID, inside
+ * `salloc` or an sbatch script): one `srun --jobid=$SLURM_JOB_ID --overlap -N1 -n1` per worker.
+ * max_workers 0 means the allocation's task count ($SLURM_NTASKS). A worker's retirement ends
+ * its step; killing its srun kills the worker.
+ */
+struct slurm_launcher
+{
+    /// The srun program.
+    std::string srun = "srun";
+    /// More srun options, placed before the worker's command (e.g. "--cpus-per-task=4").
+    std::vector<std::string> srun_args{};
+    remote_options remote{};
+};
+
+/// One of the launchers above.
+using worker_launcher = std::variant<local_launcher, command_launcher, slurm_launcher>;
+
+} // namespace asio_pal
+
+#endif // ASIO_PAL_LAUNCHER_HPP
