@@ -20,6 +20,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/execution_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -192,6 +193,10 @@ public:
 
     /// The options in force (defaults filled in).
     const process_pool_options& options() const noexcept;
+
+    /// Where the pool listens for workers that connect back (command_launcher,
+    /// slurm_launcher); nothing for local workers.
+    std::optional<net::ip::tcp::endpoint> listen_endpoint() const;
 
 private:
     friend class detail::map_family<process_pool>;

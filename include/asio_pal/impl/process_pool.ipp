@@ -383,6 +383,8 @@ public:
     }
 
     const process_pool_options& options() const noexcept { return options_; }
+    /// Set by the constructor, constant afterwards.
+    std::optional<net::ip::tcp::endpoint> listen_endpoint() const { return listening_; }
     net::any_io_executor executor() const { return *strand_; }
 
     void submit(remote_task* t)
@@ -1273,7 +1275,8 @@ private:
         acceptor_->set_option(net::ip::tcp::acceptor::reuse_address(true));
         acceptor_->bind(at);
         acceptor_->listen();
-        listen_port_ = acceptor_->local_endpoint().port();
+        listening_ = acceptor_->local_endpoint();
+        listen_port_ = listening_->port();
         // Workers need an address they can reach: an unspecified one (all interfaces) stands
         // for this host's name.
         listen_host_ = address.is_unspecified() ? net::ip::host_name() : address.to_string();
@@ -2100,6 +2103,7 @@ private:
     std::list<worker_ptr> workers_;
     // Remote workers: where they connect, what they must prove and match (strand only).
     std::optional<net::ip::tcp::acceptor> acceptor_;
+    std::optional<net::ip::tcp::endpoint> listening_;
     std::string listen_host_;
     std::uint16_t listen_port_ = 0;
     std::optional<handshake_secret> secret_;
@@ -2252,6 +2256,11 @@ std::vector<task_id_t> process_pool::cancelled_tasks() const
 const process_pool_options& process_pool::options() const noexcept
 {
     return core_->options();
+}
+
+std::optional<net::ip::tcp::endpoint> process_pool::listen_endpoint() const
+{
+    return core_->listen_endpoint();
 }
 
 } // namespace asio_pal

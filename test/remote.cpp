@@ -1,0 +1,312 @@
+//
+// test/remote.cpp
+//
+// Tests what only workers that connect back over TCP have: a cancel frame instead of a signal,
+// heartbeats that tell a hung worker from a busy one, messages naming the host, connections
+// that fail the handshake, a worker built from another program, and the launchers' checks.
+// The whole process-pool suite also runs over TCP (ctest process_pool_tcp). The helper's path
+// follows "--": a worker executable registering other functions.
+//
+
+#include "asio_pal/detail/worker_launcher.hpp"
+#include "asio_pal/process_pool.hpp"
+
+#define BOOST_TEST_MODULE remote
+#define BOOST_TEST_NO_MAIN
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/host_name.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include "common/eventually.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+namespace pal = asio_pal;
+namespace d = asio_pal::detail;
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+int square(int x)
+{
+    return x * x;
+}
+ASIO_PAL_REGISTER_TASK(square);
+
+long worker_pid()
+{
+    return static_cast<long>(::getpid());
+}
+ASIO_PAL_REGISTER_TASK(worker_pid);
+
+// Runs until its file exists (bounded: 60 s), then returns 1.
+int wait_for_file(std::string path)
+{
+    for (int i = 0; i < 6000 && ::access(path.c_str(), F_OK) != 0; ++i)
+        std::this_thread::sleep_for(10ms);
+    return 1;
+}
+ASIO_PAL_REGISTER_TASK(wait_for_file);
+
+// Stops its whole process, heartbeat thread included: a host that hangs.
+int hang()
+{
+    ::raise(SIGSTOP);
+    return 0;
+}
+ASIO_PAL_REGISTER_TASK(hang);
+
+int die_by_sigkill()
+{
+    ::raise(SIGKILL);
+    return 0;
+}
+ASIO_PAL_REGISTER_TASK(die_by_sigkill);
+
+namespace {
+
+std::string worker_helper;
+
+pal::process_pool_options over_tcp(std::size_t max_workers, pal::remote_options r = {})
+{
+    return {.max_workers = max_workers, .launcher = pal::command_launcher{.remote = r}};
+}
+
+std::string temp_path()
+{
+    return (std::filesystem::temp_directory_path() /
+            ("asio_pal_remote_" + std::to_string(::getpid()) + "_" +
+             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count())))
+        .string();
+}
+
+auto what_has(std::string part)
+{
+    return [part](const std::exception& e) {
+        bool ok = std::string(e.what()).find(part) != std::string::npos;
+        if (!ok)
+            BOOST_TEST_MESSAGE("what(): " << e.what());
+        return ok;
+    };
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(launchers)
+
+BOOST_AUTO_TEST_CASE(command_templates_expand_their_placeholders)
+{
+    std::vector<std::string> args{"--asio-pal-worker", "a b", "it's"};
+    auto plain = d::expand_command({"{exe}", "{args}"}, "/x/prog", args, "");
+    BOOST_TEST((plain == std::vector<std::string>{"/x/prog", "--asio-pal-worker", "a b", "it's"}));
+    auto ssh = d::expand_command({"ssh", "{host}", "cd /w && {exe} {args}"}, "/x/my prog", args,
+                                 "node7");
+    BOOST_TEST((ssh == std::vector<std::string>{
+                           "ssh", "node7",
+                           "cd /w && '/x/my prog' '--asio-pal-worker' 'a b' 'it'\\''s'"}));
+    BOOST_CHECK_EXCEPTION(d::expand_command({"ssh", "{host}"}, "/x", args, ""),
+                          std::invalid_argument, what_has("hosts"));
+}
+
+BOOST_AUTO_TEST_CASE(hosts_are_used_in_turn)
+{
+    std::map<std::string, const char*> env;
+    auto getenv = [&](const char* name) -> const char* {
+        auto it = env.find(name);
+        return it == env.end() ? nullptr : it->second;
+    };
+    d::launch_plan plan = d::resolve_launcher(
+        pal::command_launcher{.command = {"ssh", "{host}", "{exe}"}, .hosts = {"a", "b"}}, getenv);
+    BOOST_TEST(plan.remote);
+    BOOST_TEST(plan.remote_settings.listen_address == "127.0.0.1");
+    std::vector<std::string> seen;
+    for (int i = 0; i < 3; ++i)
+        seen.push_back(plan.next_command("/x", {})[1]);
+    BOOST_TEST((seen == std::vector<std::string>{"a", "b", "a"}));
+}
+
+BOOST_AUTO_TEST_CASE(slurm_needs_an_allocation_and_sizes_the_pool_by_it)
+{
+    std::map<std::string, const char*> env;
+    auto getenv = [&](const char* name) -> const char* {
+        auto it = env.find(name);
+        return it == env.end() ? nullptr : it->second;
+    };
+    BOOST_CHECK_EXCEPTION(d::resolve_launcher(pal::slurm_launcher{}, getenv),
+                          std::invalid_argument, what_has("SLURM_JOB_ID"));
+    env["SLURM_JOB_ID"] = "42";
+    env["SLURM_NTASKS"] = "64";
+    d::launch_plan plan =
+        d::resolve_launcher(pal::slurm_launcher{.srun_args = {"--cpus-per-task=2"}}, getenv);
+    BOOST_TEST(plan.default_max_workers == 64u);
+    BOOST_TEST(plan.remote_settings.listen_address == net::ip::host_name());
+    auto cmd = plan.next_command("/x/prog", {"--asio-pal-worker"});
+    BOOST_TEST((cmd == std::vector<std::string>{"srun", "--jobid=42", "--overlap", "-N1", "-n1",
+                                                "--quiet", "--cpus-per-task=2", "/x/prog",
+                                                "--asio-pal-worker"}));
+}
+
+BOOST_AUTO_TEST_CASE(bad_remote_options_are_named)
+{
+    auto getenv = [](const char*) -> const char* { return nullptr; };
+    BOOST_CHECK_EXCEPTION(
+        d::resolve_launcher(pal::command_launcher{.remote = {.heartbeat_interval = 2s,
+                                                             .heartbeat_timeout = 1s}},
+                            getenv),
+        std::invalid_argument, what_has("heartbeat_timeout"));
+    BOOST_CHECK_EXCEPTION(d::resolve_launcher(pal::command_launcher{.command = {}}, getenv),
+                          std::invalid_argument, what_has("command_launcher.command"));
+    BOOST_CHECK_EXCEPTION(pal::process_pool(pal::process_pool_options{
+                              .launcher = pal::command_launcher{.remote = {.listen_address =
+                                                                               "no.such.host."}}}),
+                          std::invalid_argument, what_has("no.such.host."));
+}
+
+BOOST_AUTO_TEST_CASE(local_pools_listen_nowhere)
+{
+    pal::process_pool local(1);
+    BOOST_TEST(!local.listen_endpoint());
+    pal::process_pool remote(over_tcp(1));
+    BOOST_REQUIRE(remote.listen_endpoint());
+    BOOST_TEST(remote.listen_endpoint()->address().to_string() == "127.0.0.1");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(faults)
+
+BOOST_AUTO_TEST_CASE(a_running_task_is_cancelled_by_a_frame)
+{
+    pal::process_pool pool(over_tcp(1));
+    std::string never = temp_path(); // never created: the task runs until stopped
+    pal::future<int> f = pool.submit(wait_for_file, never);
+    BOOST_TEST_REQUIRE(asio_pal_test::eventually([&] { return f.is_running(); }));
+    BOOST_TEST(f.cancel());
+    BOOST_TEST_REQUIRE(f.wait(30s));
+    BOOST_TEST(f.is_cancelled());
+    BOOST_TEST(pool.run(square, 7) == 49); // a new worker
+}
+
+BOOST_AUTO_TEST_CASE(a_hung_worker_is_found_by_its_heartbeats)
+{
+    pal::process_pool pool(
+        over_tcp(1, {.heartbeat_interval = 100ms, .heartbeat_timeout = 1500ms}));
+    pal::future<int> f = pool.submit(hang);
+    BOOST_TEST_REQUIRE(f.wait(60s), "the hung worker is never given up");
+    BOOST_CHECK_EXCEPTION(f.collect(), pal::worker_died_error, what_has("heartbeat"));
+    BOOST_TEST(pool.run(square, 3) == 9);
+}
+
+BOOST_AUTO_TEST_CASE(a_busy_worker_keeps_its_heartbeats)
+{
+    // Longer than the heartbeat timeout, on a worker that lives: it must not be given up.
+    pal::process_pool pool(
+        over_tcp(1, {.heartbeat_interval = 100ms, .heartbeat_timeout = 1000ms}));
+    std::string go = temp_path();
+    pal::future<int> f = pool.submit(wait_for_file, go);
+    BOOST_TEST_REQUIRE(asio_pal_test::eventually([&] { return f.is_running(); }));
+    // Three heartbeat timeouts, measured by the pool's own clock: the task still runs.
+    auto until = std::chrono::steady_clock::now() + 3s;
+    while (std::chrono::steady_clock::now() < until && !f.is_done())
+        std::this_thread::sleep_for(50ms);
+    BOOST_TEST(!f.is_done());
+    std::ofstream(go) << 1;
+    BOOST_TEST(f.collect(30s) == 1);
+    std::filesystem::remove(go);
+}
+
+BOOST_AUTO_TEST_CASE(a_killed_worker_is_named_by_host_and_pid)
+{
+    pal::process_pool pool(over_tcp(1));
+    long pid = pool.run(worker_pid);
+    try
+    {
+        pool.run(die_by_sigkill);
+        BOOST_FAIL("no exception");
+    }
+    catch (const pal::worker_died_error& e)
+    {
+        std::string what = e.what();
+        BOOST_TEST(what.find("worker process " + std::to_string(pid) + " on host " +
+                             net::ip::host_name()) != std::string::npos,
+                   what);
+        BOOST_TEST(e.pid() == pid);
+    }
+    BOOST_TEST(pool.run(square, 4) == 16);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(security)
+
+// Clients that are not workers: garbage, a wrong secret's worth of bytes, a silent one. None
+// becomes a worker; the pool serves on with its own.
+BOOST_AUTO_TEST_CASE(connections_that_fail_the_handshake_never_become_workers)
+{
+    pal::process_pool pool(over_tcp(1, {.connect_timeout = 1s}));
+    BOOST_TEST(pool.run(square, 2) == 4);
+    net::io_context io;
+    auto at = *pool.listen_endpoint();
+    // Garbage: refused at once, the connection closed.
+    {
+        net::ip::tcp::socket s(io);
+        s.connect(at);
+        std::string junk(600, 'x');
+        boost::system::error_code ec;
+        net::write(s, net::buffer(junk), ec);
+        char c;
+        std::size_t n = net::read(s, net::buffer(&c, 1), ec);
+        BOOST_TEST((ec == net::error::eof || ec == net::error::connection_reset), ec.message());
+        (void)n;
+    }
+    // Silent: closed after the handshake's timeout, having received nothing but the
+    // pool's side of the handshake.
+    {
+        net::ip::tcp::socket s(io);
+        s.connect(at);
+        boost::system::error_code ec;
+        std::vector<char> got(4096);
+        std::size_t n = net::read(s, net::buffer(got), ec);
+        BOOST_TEST((ec == net::error::eof || ec == net::error::connection_reset), ec.message());
+        BOOST_TEST(n == 0u, "the pool wrote " << n << " bytes to a client that said nothing");
+    }
+    BOOST_TEST(pool.count_workers() == 1u);
+    BOOST_TEST(pool.run(square, 3) == 9);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_built_from_another_program_is_refused)
+{
+    BOOST_REQUIRE(!worker_helper.empty());
+    pal::process_pool_options o = over_tcp(1);
+    o.worker_executable = worker_helper;
+    pal::process_pool pool(o);
+    pal::future<int> f = pool.submit(square, 1);
+    BOOST_TEST_REQUIRE(f.wait(60s));
+    BOOST_TEST(pool.is_broken());
+    BOOST_CHECK_EXCEPTION(pool.check(), pal::broken_pool_error, what_has("before it was ready"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+int main(int argc, char** argv)
+{
+    if (pal::is_worker_process(argc, argv))
+        return pal::run_worker(argc, argv);
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::string(argv[i]) == "--")
+            worker_helper = argv[i + 1];
+    return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
+}
