@@ -2,16 +2,17 @@
 #
 # test/fuzz/run_fuzz.sh [seconds]
 #
-# Builds the fuzzers with clang++-14 (libFuzzer, ASan, UBSan) and runs each for half the given
-# time (default 60 s in all): the frame decoder (frame_decoder_fuzz.cpp) and the parent's
-# decoding and rebuilding of a failure frame (failure_frame_fuzz.cpp). Exits non-zero when one
-# finds a crash; the reproducer is kept and its path printed. Override the compiler with CXX.
+# Builds the fuzzers with clang++-14 (libFuzzer, ASan, UBSan) and runs each for a third of the
+# given time (default 60 s in all): the frame decoder (frame_decoder_fuzz.cpp), the parent's
+# decoding and rebuilding of a failure frame (failure_frame_fuzz.cpp) and the remote workers'
+# handshake (handshake_fuzz.cpp). Exits non-zero when one finds a crash; the reproducer is kept
+# and its path printed. Override the compiler with CXX.
 #
 
 set -eu
 
 seconds="${1:-60}"
-each=$((seconds / 2))
+each=$((seconds / 3))
 if [ "$each" -lt 1 ]; then
     each=1
 fi
@@ -21,7 +22,7 @@ cxx="${CXX:-clang++-14}"
 flags="-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/asio_pal_fuzz.XXXXXX")"
-mkdir -p "$work/frames" "$work/failures" "$work/crashes"
+mkdir -p "$work/frames" "$work/failures" "$work/handshakes" "$work/crashes"
 
 echo "building into $work"
 # shellcheck disable=SC2086 # $flags is a list of words
@@ -30,6 +31,9 @@ echo "building into $work"
 # shellcheck disable=SC2086
 "$cxx" $flags -I"$root/include" "$here/failure_frame_fuzz.cpp" "$root/src/wire.cpp" \
     "$root/src/remote_exception.cpp" "$root/src/error.cpp" -o "$work/failure_fuzzer"
+# shellcheck disable=SC2086
+"$cxx" $flags -I"$root/include" "$here/handshake_fuzz.cpp" "$root/src/handshake.cpp" \
+    -lcrypto -o "$work/handshake_fuzzer"
 
 # Seeds (for little-endian hosts).
 # Frame decoder: the first byte steers the fuzzer, then valid frames.
@@ -77,8 +81,42 @@ echo "building into $work"
     printf '\002\000\000\000\000\000\000\000tb'
 } > "$work/failures/two"
 
+# Handshakes: the first byte picks the mode (handshake_fuzz.cpp). A hello body as this machine
+# would send it with protocol version "fuzz", one task, a digest of zeros (what the harness
+# expects), token 5, pid 1234, host "h", a nonce of zeros.
+hello_body()
+{
+    printf '\004fuzz'                                  # protocol version
+    printf '\004\003\002\001'                          # byte order (little-endian)
+    printf '\004\010\010\010\010\010\020\004'          # int .. wchar_t sizes (x86-64)
+    printf '\000\000\000\001'                          # one task
+    head -c 32 /dev/zero                               # its digest
+    printf '\000\000\000\000\000\000\000\005'          # token
+    printf '\000\000\004\322'                          # pid
+    printf '\001h'                                     # host
+    head -c 32 /dev/zero                               # worker nonce
+}
+{
+    printf '\000'                                      # mode 0: a stream to the acceptor
+    printf 'apHS\001\001\000\143'                      # magic, format 1, hello, 99 bytes
+    hello_body
+    printf 'apHS\001\003\000\040'                      # a response of 32 bytes
+    head -c 32 /dev/zero
+} > "$work/handshakes/hello"
+{
+    printf '\001'                                      # mode 1: a stream to the connector
+    printf 'apHS\001\002\000\100'                      # a challenge of 64 bytes
+    head -c 64 /dev/zero
+} > "$work/handshakes/challenge"
+{
+    printf '\002'                                      # mode 2: a hello body
+    hello_body
+} > "$work/handshakes/facts"
+printf '\003\000\000\000' > "$work/handshakes/accepted"  # mode 3: a verdict: accepted
+printf '\003\002\000\004size' > "$work/handshakes/refused"
+
 status=0
-for target in frame:frames failure:failures; do
+for target in frame:frames failure:failures handshake:handshakes; do
     name="${target%%:*}"
     corpus="$work/${target#*:}"
     echo "running the $name fuzzer for $each s"
