@@ -41,7 +41,8 @@ cleanup()
 }
 trap cleanup EXIT
 mpicc -O1 -Wall -Wextra -o "$work/mpi_check" "$here/mpi_check.c"
-echo "# $(mpirun --version | head -1); start $(date -u '+%F %T UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(mpirun --version | head -1)"
+echo "# start $(date -u '+%F %T UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # Signals the mpirun that $job runs: by its pid, found as the child of $job's timeout.
 kill_mpirun()
@@ -154,7 +155,7 @@ check "--enable-recovery: a send to the dead rank returns MPI_SUCCESS" \
     grep -q "rank 0: send to rank 2 (the last) returned 0" "$work/out"
 check "--enable-recovery: a receive from the dead rank stays pending (2 s)" \
     grep -q "rank 0: receive from rank 2 (the last) still pending" "$work/out"
-check "--enable-recovery: survivors exiting 0 without MPI_Finalize: mpirun's status 0 (got $status)" \
+check "--enable-recovery: survivors exit 0 without MPI_Finalize: mpirun's status 0 (got $status)" \
     test "$status" -eq 0
 
 # 3. The same kill without --enable-recovery.
@@ -166,7 +167,7 @@ kill -KILL "$(rank_pid 2)"
 status=0
 finish || status=$?
 ms=$(($(now_ms) - t0))
-check "no --enable-recovery: rank 2 SIGKILLed ends the job in $ms ms, status $status, others killed" \
+check "no --enable-recovery: rank 2 SIGKILLed ends the job ($ms ms, status $status), all gone" \
     eval '((status != 0)) && ! grep -q "held" "$work/out" && all_gone_within 5000 "${pids[@]}"'
 
 # 4. --enable-recovery, the survivors call MPI_Finalize after the kill: usually it returns,
@@ -208,6 +209,6 @@ check "SIGKILL to mpirun ends its ranks ($ms ms)" test "$gone" -eq 0
 
 finish || true
 
-echo "# end $(date -u '+%F %T UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# end   $(date -u '+%F %T UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "mpirun_check: $passed of $((passed + failed)) checks as expected"
 ((failed == 0))
