@@ -51,9 +51,9 @@ done
 
 missing_of()
 {
-    local package status
+    local package status format="\${db:Status-Status}"
     for package in "$@"; do
-        status=$(dpkg-query --show --showformat='${db:Status-Status}' "$package" 2>/dev/null || true)
+        status=$(dpkg-query --show --showformat="$format" "$package" 2>/dev/null || true)
         if [[ "$status" != "installed" ]]; then
             echo "$package"
         fi

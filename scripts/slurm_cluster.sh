@@ -14,9 +14,9 @@
 # is written under /etc, /run or /var. The node's address is 127.0.0.1; slurmctld listens on
 # port $ASIO_PAL_SLURM_PORT (default 16817, not Slurm's 6817, so that a site's own Slurm is left
 # alone) on every interface (Slurm 22.05 has no option to narrow it), slurmd on the next port
-# on 127.0.0.1 only (NoInAddrAny). The cluster name is new at each
-# start. start and stop are idempotent: start when running says so and succeeds; stop when
-# nothing runs succeeds.
+# on 127.0.0.1 only (NoInAddrAny) when the host name resolves to 127.0.0.1, as here. The
+# cluster name is new at each start. start and stop are idempotent: start when running says so
+# and succeeds; stop when nothing runs succeeds.
 #
 # What the Slurm launcher relies on, checked with this cluster (Slurm 22.05.8, 2 CPUs, gVisor):
 # - Inside `salloc -N1 -n2` (or an sbatch script), `srun --jobid=$SLURM_JOB_ID --overlap -N1 -n1
@@ -99,7 +99,20 @@ write_config()
     local host cpus name
     host=$(hostname -s)
     cpus=${ASIO_PAL_SLURM_CPUS:-$(nproc)}
-    [[ $cpus =~ ^[1-9][0-9]*$ ]] || { echo "slurm_cluster: ASIO_PAL_SLURM_CPUS must be a positive number, got '$cpus'" >&2; exit 2; }
+    if [[ ! $cpus =~ ^[1-9][0-9]*$ ]]; then
+        echo "slurm_cluster: ASIO_PAL_SLURM_CPUS must be a positive number, got '$cpus'" >&2
+        exit 2
+    fi
+    local overrides=""
+    if ((cpus != $(nproc))); then
+        overrides="SlurmdParameters=config_overrides # ASIO_PAL_SLURM_CPUS is not nproc"
+    fi
+    # slurmd listens on every interface unless told to bind the address its host name resolves
+    # to; that is only right when the name resolves to loopback, where NodeAddr points.
+    local bind="# $host does not resolve to 127.0.0.1: slurmd listens on every interface"
+    if [[ $(getent ahostsv4 "$host" | awk 'NR == 1 {print $1}') == 127.0.0.1 ]]; then
+        bind="CommunicationParameters=NoInAddrAny"
+    fi
     # Slurm keeps the cluster name in its state; a new name each start keeps a state directory
     # of an earlier cluster from ever being taken for this one's.
     name="asiopal$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
@@ -124,8 +137,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 MpiDefault=none
 MailProg=/bin/true
-# Listen on the address the host name resolves to (127.0.0.1 here), not on every interface.
-CommunicationParameters=NoInAddrAny
+$bind
 ReturnToService=2
 PlugStackConfig=$dir/plugstack.conf
 StateSaveLocation=$dir/state
@@ -134,7 +146,7 @@ SlurmctldPidFile=$dir/run/slurmctld.pid
 SlurmdPidFile=$dir/run/slurmd.pid
 SlurmctldLogFile=$dir/log/slurmctld.log
 SlurmdLogFile=$dir/log/slurmd.log
-$( ((cpus == $(nproc))) || printf '%s\n' "# ASIO_PAL_SLURM_CPUS: more CPUs than the machine has" "SlurmdParameters=config_overrides")
+$overrides
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
 PartitionName=asio_pal Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:8
 EOF
@@ -194,7 +206,8 @@ start_cluster()
     while [[ $state != idle ]]; do
         still_up slurmctld || fail_start "slurmctld exited"
         still_up slurmd || fail_start "slurmd exited"
-        ((SECONDS < deadline)) || fail_start "node $host not idle in ${start_timeout} s (state '$state')"
+        ((SECONDS < deadline)) ||
+            fail_start "node $host not idle in ${start_timeout} s (state '$state')"
         sleep 0.1
         state=$(sinfo -h -n "$host" -o %t 2>/dev/null || true)
     done
