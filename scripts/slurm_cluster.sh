@@ -6,6 +6,8 @@
 #   scripts/slurm_cluster.sh stop      ends what start started, deletes its directory
 #   scripts/slurm_cluster.sh status    exit 0 and a summary when running, 3 when not
 #   scripts/slurm_cluster.sh env       prints `export SLURM_CONF=...` for eval
+#   scripts/slurm_cluster.sh check     checks, on the running cluster, the facts listed below
+#                                      that the launcher relies on ("ok"/"FAIL" lines; ~5 s)
 #
 # Clients (srun, salloc, sbatch, sinfo, the tests) find the cluster through SLURM_CONF:
 #   eval "$(scripts/slurm_cluster.sh env)"; salloc -O -N1 -n4 ...
@@ -49,7 +51,7 @@ start_timeout=30 # seconds for the node to become idle and a first step to run
 
 usage()
 {
-    echo "usage: $0 start|stop|status|env" >&2
+    echo "usage: $0 start|stop|status|env|check" >&2
     exit 2
 }
 
@@ -313,10 +315,96 @@ status_cluster()
     return 3
 }
 
+# The facts at the top of this file that the Slurm launcher relies on, checked inside one
+# allocation; each line "ok" or "FAIL"; the status is the number of failures.
+check_cluster()
+{
+    need_root
+    export_conf
+    running || { echo "slurm_cluster: not running (start it first)" >&2; exit 1; }
+    local work
+    work=$(mktemp -d "$dir/check.XXXXXX")
+    cat >"$work/inner.sh" <<'INNER'
+set -u
+work=$1
+J=$SLURM_JOB_ID
+failed=0
+check() { if eval "$2"; then echo "ok    $1"; else echo "FAIL  $1"; failed=$((failed + 1)); fi; }
+gone_within() # pid, tenths of a second
+{
+    local i
+    for ((i = 0; i < $2; ++i)); do [[ -d /proc/$1 ]] || return 0; sleep 0.1; done
+    return 1
+}
+step() { srun --jobid="$J" --overlap -N1 -n1 "$@"; }
+# A step that records its task's pid in $work/$1 and sleeps; waits until the pid is there.
+sleeper()
+{
+    # srun itself in the background (not the function step: $! would be a subshell's pid).
+    srun --jobid="$J" --overlap -N1 -n1 \
+        bash -c "echo \$\$ >$work/$1.tmp; mv $work/$1.tmp $work/$1; exec sleep 60" &
+    srun_pid=$!
+    local i
+    for ((i = 0; i < 300; ++i)); do [[ -s $work/$1 ]] && break; sleep 0.05; done
+    task_pid=$(cat "$work/$1")
+}
+
+# Each of 4 steps waits (bounded) until all 4 have started: all exit 0 only if they ran at once.
+pids=()
+for i in 1 2 3 4; do
+    step bash -c "touch $work/up.\$SLURM_STEP_ID
+        for ((k = 0; k < 400; ++k)); do
+            (( \$(ls $work | grep -c '^up\\.') >= 4 )) && exit 0
+            sleep 0.05
+        done
+        exit 1" &
+    pids+=($!)
+done
+together=0
+for p in "${pids[@]}"; do wait "$p" || together=1; done
+check "4 steps with --overlap run at once ($SLURM_NTASKS tasks, $(nproc) CPUs)" '((together == 0))'
+
+export ASIO_PAL_CHECK_VAR="reached $RANDOM"
+got=$(step bash -c 'echo "$ASIO_PAL_CHECK_VAR"')
+check "a variable exported by the caller reaches the step's task" \
+    '[[ $got == "$ASIO_PAL_CHECK_VAR" ]]'
+ids=$(step bash -c 'echo "$SLURM_JOB_ID ${SLURM_STEP_ID:-} ${SLURM_PROCID:-}"')
+check "SLURM_JOB_ID, SLURM_STEP_ID, SLURM_PROCID are set in the task ($ids)" \
+    '[[ $ids =~ ^$J\ [0-9]+\ 0$ ]]'
+
+sleeper kill_task
+parent=$(ps -o comm= -p "$(ps -o ppid= -p "$task_pid")")
+check "the task's parent is slurmstepd (got $parent)" '[[ $parent == slurmstepd ]]'
+kill -KILL "$task_pid"
+wait "$srun_pid"
+status=$?
+check "SIGKILL to the task: srun exits 137 (got $status)" '((status == 137))'
+check "... the allocation goes on" '[[ $(squeue -h -j "$J" -o %T) == RUNNING ]]'
+check "... a new step runs" 'step true'
+
+for sig in TERM KILL; do
+    sleeper "kill_srun_$sig"
+    kill "-$sig" "$srun_pid"
+    wait "$srun_pid" 2>/dev/null
+    check "SIG$sig to srun: its task ends (within 10 s)" 'gone_within "$task_pid" 100'
+    check "... the allocation goes on, a new step runs" \
+        '[[ $(squeue -h -j "$J" -o %T) == RUNNING ]] && step true'
+done
+exit "$failed"
+INNER
+    local status=0 t0
+    t0=$(date +%s%N)
+    timeout 120 salloc -Q -O -N1 -n4 bash "$work/inner.sh" "$work" || status=$?
+    rm -rf "$work"
+    echo "slurm_cluster: check took $((($(date +%s%N) - t0) / 1000000)) ms; failures: $status"
+    return "$status"
+}
+
 case ${1:-} in
 start) start_cluster ;;
 stop) stop_cluster ;;
 status) status_cluster ;;
 env) echo "export SLURM_CONF=$dir/slurm.conf" ;;
+check) check_cluster ;;
 *) usage ;;
 esac
