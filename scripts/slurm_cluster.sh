@@ -373,7 +373,7 @@ check "SLURM_JOB_ID, SLURM_STEP_ID, SLURM_PROCID are set in the task ($ids)" \
     '[[ $ids =~ ^$J\ [0-9]+\ 0$ ]]'
 
 sleeper kill_task
-parent=$(ps -o comm= -p "$(ps -o ppid= -p "$task_pid")")
+parent=$(cat "/proc/$(awk '{print $4}' "/proc/$task_pid/stat")/comm")
 check "the task's parent is slurmstepd (got $parent)" '[[ $parent == slurmstepd ]]'
 kill -KILL "$task_pid"
 wait "$srun_pid"
