@@ -16,7 +16,6 @@
 //
 
 #include "asio_pal/detail/handshake.hpp"
-#include "fuzz_check.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -26,6 +25,8 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include "fuzz_check.hpp"
 
 namespace d = asio_pal::detail;
 
