@@ -1730,6 +1730,34 @@ BOOST_AUTO_TEST_CASE(a_closed_pool_throws_at_the_first_step_or_at_the_call)
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_pool_shut_down_mid_iteration_yields_what_it_ran_then_pool_closed_error)
+{
+    // Each consumed chunk is replaced by a new one; once the pool is shut down that submit is
+    // refused. The chunks submitted before it still yield their items, then pool_closed_error
+    // comes at the refused chunk's position, and the iteration is over.
+    pal::thread_pool pool(1);
+    auto r = pool.map([](int i) { return i; }, iota_vector(6),
+                      pal::map_options{.chunk_size = 1, .buffer_size = 2});
+    std::vector<int> got;
+    auto it = r.begin(); // submits items 0 and 1; taking 0 submits 2
+    got.push_back(*it);
+    BOOST_TEST_REQUIRE(pool.join(long_wait)); // items 1 and 2 are done
+    BOOST_TEST(pool.shutdown());
+    bool refused = false;
+    try
+    {
+        for (++it; it != r.end(); ++it)
+            got.push_back(*it);
+    }
+    catch (const pal::pool_closed_error&)
+    {
+        refused = true;
+    }
+    BOOST_TEST(refused);
+    BOOST_TEST(got == std::vector<int>({0, 1, 2}), "got " << got.size() << " items");
+    BOOST_TEST((it == r.end()));
+}
+
 // --- async_next --------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(async_next_yields_every_value_then_an_empty_optional)
@@ -2120,6 +2148,35 @@ BOOST_AUTO_TEST_CASE(async_next_on_a_closed_pool_delivers_pool_closed_error)
     check_spawned(*s);
     BOOST_TEST(holds<pal::pool_closed_error>(error));
     BOOST_TEST(!value.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(async_next_on_a_pool_shut_down_mid_iteration_yields_what_it_ran_first)
+{
+    // As a_pool_shut_down_mid_iteration_yields_what_it_ran_then_pool_closed_error, through
+    // async_next: the refused refill comes after the items submitted before it.
+    net::io_context io;
+    pal::thread_pool pool(1);
+    auto r = pool.map([](int i) { return i; }, iota_vector(6),
+                      pal::map_options{.chunk_size = 1, .buffer_size = 2});
+    std::vector<int> got;
+    std::exception_ptr error;
+    auto s = spawn(io, [&]() -> net::awaitable<void> {
+        std::optional<int> v = co_await r.async_next(net::use_awaitable);
+        got.push_back(v.value_or(-1));
+        BOOST_TEST_REQUIRE(pool.join(long_wait)); // items 1 and 2 are done
+        BOOST_TEST(pool.shutdown());
+        for (;;)
+        {
+            std::tie(error, v) = co_await r.async_next(net::as_tuple(net::use_awaitable));
+            if (error || !v)
+                break;
+            got.push_back(*v);
+        }
+    });
+    io.run_for(long_wait);
+    check_spawned(*s);
+    BOOST_TEST(holds<pal::pool_closed_error>(error));
+    BOOST_TEST(got == std::vector<int>({0, 1, 2}), "got " << got.size() << " items");
 }
 
 // --- Maps inside the pool, and test() ---------------------------------------------------------

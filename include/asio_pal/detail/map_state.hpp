@@ -299,6 +299,8 @@ public:
                 if (outstanding_ == 0)
                 {
                     finished_ = true;
+                    if (refused_) // every item submitted before it was yielded: it comes now
+                        std::rethrow_exception(std::exchange(refused_, nullptr));
                     return step::end;
                 }
                 continue;
@@ -358,7 +360,21 @@ private:
         const std::size_t limit = lazy_ ? options_.buffer_size : static_cast<std::size_t>(-1);
         while (!input_done_ && outstanding_ < limit)
         {
-            std::optional<chunk_future> f = submit_next();
+            std::optional<chunk_future> f;
+            try
+            {
+                f = submit_next();
+            }
+            catch (...)
+            {
+                // Refused (a pool shut down mid-iteration): the items of the chunks already
+                // submitted come first, then the refusal, at the position of its chunk.
+                if (outstanding_ == 0 && !has_current())
+                    throw;
+                refused_ = std::current_exception();
+                input_done_ = true;
+                break;
+            }
             if (!f)
             {
                 input_done_ = true;
@@ -373,7 +389,7 @@ private:
             else
                 in_flight_.push_back(std::move(*f));
         }
-        if (input_done_ && outstanding_ == 0 && !has_current())
+        if (input_done_ && outstanding_ == 0 && !has_current() && !refused_)
             finished_ = true;
     }
 
@@ -422,6 +438,7 @@ private:
     bool finished_ = false;
     std::optional<std::chrono::steady_clock::time_point> deadline_;
     std::size_t outstanding_ = 0; // submitted and not yet consumed
+    std::exception_ptr refused_;  // a chunk's submission failed after others were submitted
     std::deque<chunk_future> in_flight_;                    // keep_order: submission order
     std::shared_ptr<completion_queue<chunk_future>> done_; // !keep_order: completion order
     std::unordered_map<task_id_t, chunk_future> unordered_; // !keep_order: for cancellation
