@@ -11,6 +11,10 @@
 //   round_trip_us    500 serial run() of a tiny task, each timed: the median trip (and
 //                    round_trip_mean_us, their mean);
 //   cold_start_us    constructing a pool -> the first result of submit(...).collect().
+// run() over TCP passes through the pool's I/O thread; over pipes it takes a short cut (the
+// calling thread talks to the worker). So that the two costs can be told apart, the pipes pool
+// also times submit(...).collect() serially (asio_pal_pipes_io_round_trip_us), which passes
+// through the I/O thread over pipes.
 // The warm workloads run once untimed on the same pools first, as the peers do. The peer of
 // the round trip is a raw ping-pong of 16-byte messages over loopback TCP (TCP_NODELAY) with a
 // forked child echoing them, timed the same way (raw_tcp_ping_pong_us and _mean_us): the bar
@@ -274,6 +278,12 @@ result pool_round_trips(pal::process_pool& pool)
     return round_trips([&](int i) { return pool.run(tiny, i); });
 }
 
+/// The same through the pool's I/O thread, as run() over TCP goes: submit(...).collect().
+result pool_io_round_trips(pal::process_pool& pool)
+{
+    return round_trips([&](int i) { return pool.submit(tiny, i).collect(); });
+}
+
 /// Constructing a pool -> the first result; its shutdown and reaping are neither timed nor
 /// counted.
 result cold_start(const pal::process_pool_options& options)
@@ -332,8 +342,10 @@ struct side
         , map{"asio_pal_" + name + "_map_chunk_1000"}
         , trip{"asio_pal_" + name + "_round_trip_us"}
         , cold{"asio_pal_" + name + "_cold_start_us"}
+        , io_trip{"asio_pal_" + name + "_io_round_trip_us"}
     {}
     figure tiny, map, trip, cold;
+    figure io_trip; ///< pipes only: submit -> collect, through the I/O thread
 };
 
 bench::comparison compare(const char* name, const char* unit, bool higher_is_better,
@@ -370,6 +382,10 @@ void print_summary(const side& tcp, const side& pipes, const figure& pong)
     compare(label, "items/s", true, tcp.map, pipes.map).print("same pool over pipes");
     std::snprintf(label, sizeof label, "serial run() round trip, median of %d trips", n_trips);
     compare(label, "us", false, tcp.trip, pipes.trip).print("same pool over pipes");
+    std::snprintf(label, sizeof label,
+                  "same, against submit->collect over pipes (both through "
+                  "the I/O thread)");
+    compare(label, "us", false, tcp.trip, pipes.io_trip).print("pipes, submit->collect");
     compare("cold start: new process_pool(2) -> 1st result", "us", false, tcp.cold, pipes.cold)
         .print("same pool over pipes");
 
@@ -402,6 +418,7 @@ void run_figures(int rounds, bool records_only)
         tiny_tasks(*pool);
         chunked_map(*pool, items);
         pool_round_trips(*pool);
+        pool_io_round_trips(*pool);
     }
     round_trips([&](int i) { return pong_child.trip(i); });
     if (!tcp_pool.listen_endpoint())
@@ -436,6 +453,8 @@ void run_figures(int rounds, bool records_only)
             s.trip.add(pool_round_trips(p));
             if (&s == &tcp)
                 pong.add(round_trips([&](int i) { return pong_child.trip(i); }));
+            else
+                s.io_trip.add(pool_io_round_trips(p));
         });
         if (tcp_first)
         {

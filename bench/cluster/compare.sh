@@ -131,6 +131,7 @@ echo "== asio_pal over TCP against itself over pipes, and against a raw TCP ping
     "2,000 tiny tasks:asio_pal_tcp_tiny_tasks:asio_pal_pipes_tiny_tasks:asio_pal over pipes:tasks/s:0" \
     "map over 100k items, chunk 1000:asio_pal_tcp_map_chunk_1000:asio_pal_pipes_map_chunk_1000:asio_pal over pipes:items/s:0" \
     "serial run() round trip, median trip:asio_pal_tcp_round_trip_us:asio_pal_pipes_round_trip_us:asio_pal over pipes:us:1" \
+    "same, against submit->collect over pipes (both via the I/O thread):asio_pal_tcp_round_trip_us:asio_pal_pipes_io_round_trip_us:pipes, submit->collect:us:1" \
     "cold start -> 1st result:asio_pal_tcp_cold_start_us:asio_pal_pipes_cold_start_us:asio_pal over pipes:us:1" \
     "serial run() over TCP, median trip:asio_pal_tcp_round_trip_us:raw_tcp_ping_pong_us:raw 16 B TCP ping-pong:us:1:  bar >= 0.67x" \
     "same, mean trip:asio_pal_tcp_round_trip_mean_us:raw_tcp_ping_pong_mean_us:raw 16 B TCP ping-pong:us:1"
