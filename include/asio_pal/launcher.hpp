@@ -10,7 +10,9 @@
 #define ASIO_PAL_LAUNCHER_HPP
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -80,8 +82,39 @@ struct slurm_launcher
     remote_options remote{};
 };
 
+/// What workers started by an engine need to join their pool (see preset_launcher).
+struct rendezvous_info
+{
+    std::string host;          ///< where the pool listens
+    std::uint16_t port = 0;
+    std::string secret_hex;    ///< the pool's secret: hand it over privately
+    std::vector<std::uint64_t> tokens; ///< one launch token per worker, in worker order
+    std::size_t max_frame_size = 0;
+    std::chrono::milliseconds heartbeat_interval{0};
+    std::string pool_name;
+};
+
+/**
+ * Workers that an engine started already, such as the other ranks of `mpirun` (see
+ * asio_pal/mpi.hpp, which makes one): the pool calls `rendezvous` once, from its constructor,
+ * and the engine hands each worker its part; they connect back as other remote workers do.
+ * They are a fixed set: all join at once, none is started on demand or replaced, idle ones do
+ * not retire (idle_timeout is ignored, max_tasks_per_worker must be 0), and a worker that ends
+ * is gone for good; when none is left, the pool is broken.
+ */
+struct preset_launcher
+{
+    std::size_t workers = 0;
+    std::function<void(const rendezvous_info&)> rendezvous{};
+    /// Called on the pool's I/O thread when one of the workers ends other than by retirement
+    /// (it died, its connection was lost, it never connected). May be empty.
+    std::function<void()> on_worker_lost{};
+    remote_options remote{};
+};
+
 /// One of the launchers above.
-using worker_launcher = std::variant<local_launcher, command_launcher, slurm_launcher>;
+using worker_launcher =
+    std::variant<local_launcher, command_launcher, slurm_launcher, preset_launcher>;
 
 } // namespace asio_pal
 

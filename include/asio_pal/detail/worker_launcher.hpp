@@ -49,6 +49,11 @@ struct launch_plan
     std::vector<std::string> hosts;   // remote: {host}, in turn
     remote_options remote_settings;
     std::size_t default_max_workers = 0; // 0: the pool's own default
+    /// A preset_launcher: how many workers, and how to tell them where to connect.
+    bool preset = false;
+    std::size_t preset_workers = 0;
+    std::function<void(const rendezvous_info&)> rendezvous;
+    std::function<void()> on_worker_lost;
 
     /// The command of the next remote worker (the next host in turn).
     std::vector<std::string> next_command(const std::string& exe,

@@ -67,6 +67,7 @@ struct pipe_link
 /// A worker's TCP connection, after its handshake.
 struct socket_link
 {
+    explicit socket_link(net::ip::tcp::socket s) : socket(std::move(s)) {}
     net::ip::tcp::socket socket;
 };
 

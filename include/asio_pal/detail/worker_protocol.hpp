@@ -60,6 +60,15 @@ std::vector<std::string> remote_worker_arguments(const std::string& host, std::u
                                                  std::chrono::milliseconds heartbeat,
                                                  const std::string& pool);
 
+/**
+ * Connects to the pool at `host`:`port`, proves the secret (hexadecimal) with launch `token`,
+ * then serves it as a worker until retired (returns 0) or the connection ends (exits). Returns
+ * 69 when it cannot join; says why on stderr.
+ */
+int serve_pool_at(const std::string& host, std::uint16_t port, const std::string& secret_hex,
+                  std::uint64_t token, std::size_t max_frame, std::chrono::milliseconds heartbeat,
+                  const std::string& pool);
+
 /// A function the library registers itself, so test() needs nothing from the program: 2 * x.
 int probe_task(int x);
 

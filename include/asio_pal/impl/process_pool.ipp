@@ -130,6 +130,15 @@ process_pool_options resolve_process_options(process_pool_options o)
     launch_plan plan = resolve_launcher(o.launcher, &::getenv);
     if (o.max_workers == 0)
         o.max_workers = plan.default_max_workers; // Slurm: the allocation's task count
+    if (plan.preset)
+    {
+        if (o.max_tasks_per_worker != 0)
+            throw std::invalid_argument("asio_pal: process_pool_options.max_tasks_per_worker "
+                                        "must be 0 with a preset_launcher: its workers cannot "
+                                        "be replaced");
+        o.max_workers = plan.preset_workers; // all of them, and never more
+        o.idle_timeout.reset();              // a fixed set: they do not retire
+    }
     pool_options common{.max_workers = o.max_workers,
                         .name = o.name,
                         .idle_timeout = o.idle_timeout,
@@ -260,6 +269,8 @@ struct worker_process : std::enable_shared_from_this<worker_process>
     {
         if (!remote)
             return "worker process " + std::to_string(pid);
+        if (remote_pid <= 0 && preset)
+            return "preset worker " + std::to_string(token) + " (not connected yet)";
         if (remote_pid <= 0)
             return "worker launched by process " + std::to_string(pid) + " (not connected yet)";
         return "worker process " + std::to_string(remote_pid) + " on host " + host;
@@ -271,6 +282,8 @@ struct worker_process : std::enable_shared_from_this<worker_process>
             return lost_reason;
         if (!remote)
             return describe_exit(exit);
+        if (preset)
+            return "lost its connection";
         return "lost its connection (its command " + describe_exit(exit) + ")";
     }
     /// The pid its worker_died_error names: the worker's own, wherever it runs.
@@ -284,6 +297,7 @@ struct worker_process : std::enable_shared_from_this<worker_process>
     // A remote worker: the token its connection must name, who it is, when it spoke last, and
     // why the pool gave up on it (a timeout).
     bool remote = false;
+    bool preset = false; // started by an engine: no local process; its connection is its life
     std::uint64_t token = 0;
     std::string lost_reason;
     std::string host;
@@ -360,6 +374,8 @@ public:
         }
         if (plan_.remote)
             listen(); // may throw: nothing runs yet
+        if (plan_.preset)
+            meet_preset_workers(); // may throw too
         if (own_io_)
         {
             guard_.emplace(own_io_->get_executor());
@@ -371,6 +387,12 @@ public:
         }
         if (acceptor_)
             net::post(*strand_, guarded([this] { accept_next(); }));
+        if (plan_.preset) // the whole fixed set joins at once
+        {
+            lock_type lock(mutex_);
+            reserve_spawns_locked(preset_tokens_.size());
+            kick_locked();
+        }
         register_at_exit(this);
     }
 
@@ -851,10 +873,11 @@ private:
                 stopped = w->link.write_some(quit.data(), quit.size(), err) ==
                           static_cast<std::ptrdiff_t>(quit.size());
             }
-            if (!stopped)
+            if (!stopped || w->preset)
                 kill_worker(*w);
             // Before the wait: a reaped pid may be reused, and the handle would still use it.
-            (void)w->process->detach();
+            if (w->process)
+                (void)w->process->detach();
         }
         for (const worker_ptr& w : ws)
         {
@@ -1157,10 +1180,13 @@ private:
             // Reserved, but no longer wanted: only when the pool is broken or being stopped at
             // exit. A plain shutdown still starts what spawn_workers reported (as a thread pool
             // does): its initializer runs, and the worker then retires at once.
-            if (broken_ || stop_running_)
+            // A preset worker that ended is gone for good: none is started in its place.
+            std::size_t can = plan_.preset ? preset_tokens_.size() - next_preset_ : n;
+            if (broken_ || stop_running_ || can < n)
             {
-                alive_ -= n;
-                n = 0;
+                std::size_t dropped = broken_ || stop_running_ ? n : n - can;
+                alive_ -= dropped;
+                n -= dropped;
                 changed_.notify_all();
             }
         }
@@ -1195,8 +1221,9 @@ private:
         }
         workers_.push_back(w);
         start_read(w);
-        w->process->async_wait(
-            guarded([this, w](boost::system::error_code ec, int) { on_exit(w, ec); }));
+        if (w->process)
+            w->process->async_wait(
+                guarded([this, w](boost::system::error_code ec, int) { on_exit(w, ec); }));
         // The first frame: the initializer and finalizer; the worker answers hello when ready.
         std::vector<char>& buf = w->queued_buf;
         std::size_t at = begin_frame(buf, frame_type::init, 0);
@@ -1233,6 +1260,13 @@ private:
                 }
                 throw;
             }
+        }
+        else if (plan_.preset)
+        {
+            w.remote = true;
+            w.preset = true;
+            w.token = preset_tokens_.at(next_preset_++);
+            arm_connect_timeout(w.shared_from_this());
         }
         else
         {
@@ -1283,6 +1317,22 @@ private:
         secret_.emplace(handshake_secret::generate());
         secret_line_ = secret_->to_hex() + "\n";
         facts_ = make_compatibility_facts(registered_task_names());
+    }
+
+    /// Tells workers an engine started where to connect, each with its own token.
+    void meet_preset_workers()
+    {
+        rendezvous_info info{.host = listen_host_,
+                             .port = listen_port_,
+                             .secret_hex = secret_->to_hex(),
+                             .tokens = {},
+                             .max_frame_size = options_.max_frame_size,
+                             .heartbeat_interval = plan_.remote_settings.heartbeat_interval,
+                             .pool_name = options_.name};
+        for (std::size_t i = 0; i < plan_.preset_workers; ++i)
+            info.tokens.push_back(random_nonzero_u64());
+        preset_tokens_ = info.tokens;
+        plan_.rendezvous(info);
     }
 
     void close_listener() noexcept
@@ -1368,6 +1418,12 @@ private:
             w->lost_reason = "did not connect back within " +
                              describe_duration(plan_.remote_settings.connect_timeout);
             kill_worker(*w);
+            if (w->preset) // nothing else will tell of its end
+            {
+                w->eof = true;
+                maybe_finished(w);
+                dispatch();
+            }
         }));
     }
 
@@ -1434,8 +1490,11 @@ private:
         if (ec)
         {
             w->eof = true;
-            if (!w->exited && !w->failed && ec != net::error::operation_aborted)
-                kill_worker(*w); // it closed its output but lives on: it is of no use
+            // It closed its output but lives on: it is of no use. A preset worker's end is
+            // its connection's.
+            if ((!w->exited && !w->failed && ec != net::error::operation_aborted) ||
+                (w->preset && !w->exited))
+                kill_worker(*w);
             maybe_finished(w);
             return;
         }
@@ -1888,6 +1947,14 @@ private:
         // A remote worker exits when its connection ends, whatever its command does.
         if (w.link.is_remote())
             w.link.close();
+        if (w.preset && !w.exited) // no process: its connection was its life
+        {
+            w.exited = true;
+            lock_type lock(mutex_);
+            w.exit_known = true;
+            set_lendable_locked(w.shared_from_this(), false);
+            changed_.notify_all();
+        }
     }
 
     void on_exit(const worker_ptr& w, boost::system::error_code ec)
@@ -1946,6 +2013,8 @@ private:
         workers_.erase(it);
         forget(*w);
         settle_listener();
+        bool retired = w->state == worker_process::phase::retiring && w->in_flight.empty() &&
+                       w->lost_reason.empty() && !w->failed;
 
         std::vector<remote_task*> rest;
         if (!w->in_flight.empty())
@@ -1963,6 +2032,8 @@ private:
             w->in_flight.clear();
         }
         std::exception_ptr startup_failure;
+        bool all_gone = false;
+        bool lost = false;
         std::vector<remote_task*> dropped;
         {
             lock_type lock(mutex_);
@@ -1993,12 +2064,31 @@ private:
                 --busy_;
             if (w->counted_retiring)
                 --retiring_;
-            if (!stopping_ && !startup_failure)
+            lost = plan_.preset && plan_.on_worker_lost && !retired;
+            if (plan_.preset) // nothing replaces it
+                all_gone = alive_ == 0 && !stopping_ && !broken_ && !startup_failure;
+            else if (!stopping_ && !startup_failure)
                 reserve_spawns_locked(workers_needed(counts_locked()));
             if (to_spawn_ > 0)
                 kick_locked();
             changed_.notify_all();
         }
+        if (lost)
+        {
+            try
+            {
+                plan_.on_worker_lost();
+            }
+            catch (...)
+            {
+                report_exception(std::current_exception());
+            }
+        }
+        if (all_gone)
+            break_pool(std::make_exception_ptr(broken_pool_error(
+                "asio_pal: every worker of process pool '" + options_.name +
+                "' has ended (" + w->describe() + " was the last: it " + w->ending() +
+                "), and its launcher starts no others")));
     }
 
     /// A running task was cancelled: stop it in its worker, or skip it there if not started.
@@ -2108,6 +2198,8 @@ private:
     std::uint16_t listen_port_ = 0;
     std::optional<handshake_secret> secret_;
     std::string secret_line_;
+    std::vector<std::uint64_t> preset_tokens_; // a preset_launcher's workers, in order
+    std::size_t next_preset_ = 0;
     compatibility_facts facts_;
 
     std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;

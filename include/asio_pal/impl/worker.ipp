@@ -483,19 +483,40 @@ int run_remote_worker(char** argv)
         std::fprintf(stderr, "asio_pal: run_worker: malformed command line\n");
         return 64;
     }
-    int connection = -1;
+    std::string secret;
     try
     {
-        handshake_secret secret =
-            handshake_secret::from_hex(read_secret_line(std::chrono::seconds(60)));
-        connection = connect_and_handshake(
-            argv[4], static_cast<std::uint16_t>(port), secret,
-            make_compatibility_facts(registered_task_names()), token, std::chrono::seconds(60));
+        secret = read_secret_line(std::chrono::seconds(60));
     }
     catch (const std::exception& e)
     {
-        std::fprintf(stderr, "asio_pal: worker %d cannot join the pool at %s:%s: %s\n",
-                     static_cast<int>(::getpid()), argv[4], argv[5], e.what());
+        std::fprintf(stderr, "asio_pal: worker %d: %s\n", static_cast<int>(::getpid()), e.what());
+        return 69;
+    }
+    return serve_pool_at(argv[4], static_cast<std::uint16_t>(port), secret, token,
+                         static_cast<std::size_t>(max_frame),
+                         std::chrono::milliseconds(heartbeat_ms), argv[9]);
+}
+
+} // namespace
+
+int serve_pool_at(const std::string& host, std::uint16_t port, const std::string& secret_hex,
+                  std::uint64_t token, std::size_t max_frame,
+                  std::chrono::milliseconds heartbeat, const std::string& pool)
+{
+    int connection = -1;
+    try
+    {
+        handshake_secret secret = handshake_secret::from_hex(secret_hex);
+        connection = connect_and_handshake(host, port, secret,
+                                           make_compatibility_facts(registered_task_names()),
+                                           token, std::chrono::seconds(60));
+    }
+    catch (const std::exception& e)
+    {
+        std::fprintf(stderr, "asio_pal: worker %d cannot join the pool at %s:%u: %s\n",
+                     static_cast<int>(::getpid()), host.c_str(), static_cast<unsigned>(port),
+                     e.what());
         return 69;
     }
     // The serving thread reads fd 3 and writes fd 4, as in a local worker: fd 3 is a pipe the
@@ -513,14 +534,10 @@ int run_remote_worker(char** argv)
     }
     ::close(pipe_fds[0]);
     output_is_socket = true;
-    std::thread(relay, connection, pipe_fds[1], static_cast<std::size_t>(max_frame),
-                std::chrono::milliseconds(heartbeat_ms))
-        .detach();
-    worker_session session(static_cast<std::size_t>(max_frame), argv[9]);
+    std::thread(relay, connection, pipe_fds[1], max_frame, heartbeat).detach();
+    worker_session session(max_frame, pool);
     return session.serve();
 }
-
-} // namespace
 
 std::vector<std::string> remote_worker_arguments(const std::string& host, std::uint16_t port,
                                                  std::uint64_t token, std::size_t max_frame_size,

@@ -145,6 +145,23 @@ launch_plan resolve_launcher(const worker_launcher& l,
             plan.remote_settings.listen_address = "127.0.0.1";
         return plan;
     }
+    if (const auto* p = std::get_if<preset_launcher>(&l))
+    {
+        if (p->workers == 0)
+            throw std::invalid_argument("asio_pal: preset_launcher.workers is 0");
+        if (!p->rendezvous)
+            throw std::invalid_argument("asio_pal: preset_launcher.rendezvous is empty");
+        check_remote(p->remote, "preset_launcher");
+        plan.preset = true;
+        plan.preset_workers = p->workers;
+        plan.rendezvous = p->rendezvous;
+        plan.on_worker_lost = p->on_worker_lost;
+        plan.remote_settings = p->remote;
+        if (plan.remote_settings.listen_address.empty())
+            plan.remote_settings.listen_address = host_name();
+        plan.default_max_workers = p->workers;
+        return plan;
+    }
     const auto& s = std::get<slurm_launcher>(l);
     check_remote(s.remote, "slurm_launcher");
     const char* job = getenv("SLURM_JOB_ID");

@@ -1,0 +1,5 @@
+//
+// src/mpi.cpp
+//
+
+#include "asio_pal/impl/mpi.ipp"

@@ -1,0 +1,119 @@
+//
+// test/mpi.cpp
+//
+// A process pool whose workers are the other ranks of a real `mpirun -np 3` job, run by
+// scripts/test_mpi.sh with --enable-recovery: the basics, a killed rank that costs only its task,
+// and the pool broken once every worker rank is gone. Rank 0 runs the tests; ranks 1 and 2 serve.
+//
+
+#include "asio_pal/async_run.hpp"
+#include "asio_pal/mpi.hpp"
+#include "asio_pal/process_pool.hpp"
+
+#define BOOST_TEST_MODULE mpi
+#define BOOST_TEST_NO_MAIN
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include "common/eventually.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace pal = asio_pal;
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+int square(int x)
+{
+    return x * x;
+}
+ASIO_PAL_REGISTER_TASK(square);
+
+// Which rank runs the task.
+int rank_of_worker()
+{
+    const char* r = std::getenv("OMPI_COMM_WORLD_RANK");
+    return r ? std::atoi(r) : -1;
+}
+ASIO_PAL_REGISTER_TASK(rank_of_worker);
+
+int die_by_sigkill()
+{
+    ::raise(SIGKILL);
+    return 0;
+}
+ASIO_PAL_REGISTER_TASK(die_by_sigkill);
+
+namespace {
+
+pal::mpi_workers* mpi = nullptr;
+
+} // namespace
+
+// One pool per job (the worker ranks serve one): the tests run in order on it.
+BOOST_AUTO_TEST_CASE(the_other_ranks_are_the_workers)
+{
+    BOOST_TEST_REQUIRE(mpi->size() == 3);
+    pal::process_pool pool(pal::process_pool_options{.launcher = mpi->launcher()});
+    BOOST_TEST(pool.options().max_workers == 2u);
+    BOOST_TEST(pool.submit(square, 6).collect(60s) == 36);
+    std::vector<int> in(100);
+    for (int i = 0; i < 100; ++i)
+        in[static_cast<std::size_t>(i)] = i;
+    long sum = 0;
+    for (int r : pool.map(square, in, pal::map_options{.chunk_size = 7}))
+        sum += r;
+    BOOST_TEST(sum == 328350);
+    net::io_context io;
+    int got = 0;
+    net::co_spawn(
+        io,
+        [&]() -> net::awaitable<void> {
+            got = co_await pal::async_run(pool, square, 9, net::use_awaitable);
+        },
+        net::detached);
+    io.run();
+    BOOST_TEST(got == 81);
+    BOOST_TEST(asio_pal_test::eventually([&] { return pool.count_workers() == 2; }));
+    std::set<int> ranks;
+    for (int i = 0; i < 50 && ranks.size() < 2; ++i)
+    {
+        std::vector<pal::future<int>> fs;
+        for (int k = 0; k < 4; ++k)
+            fs.push_back(pool.submit(rank_of_worker));
+        for (auto& f : fs)
+            ranks.insert(f.collect(60s));
+    }
+    BOOST_TEST((ranks == std::set<int>{1, 2}));
+
+    // A rank killed (mpirun --enable-recovery keeps the job): only its task fails.
+    BOOST_CHECK_THROW(pool.run(die_by_sigkill), pal::worker_died_error);
+    BOOST_TEST(pool.run(square, 3) == 9);
+    BOOST_TEST(asio_pal_test::eventually([&] { return pool.count_workers() == 1; }));
+    // The last one: nothing replaces a rank, so the pool is broken.
+    BOOST_CHECK_THROW(pool.run(die_by_sigkill), pal::worker_died_error);
+    BOOST_TEST(asio_pal_test::eventually([&] { return pool.is_broken(); }));
+    BOOST_CHECK_EXCEPTION(pool.check(), pal::broken_pool_error, [](const std::exception& e) {
+        return std::string(e.what()).find("every worker") != std::string::npos;
+    });
+}
+
+int main(int argc, char** argv)
+{
+    pal::mpi_workers workers(argc, argv);
+    if (workers.is_worker())
+        return workers.run_worker();
+    mpi = &workers;
+    return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
+}
