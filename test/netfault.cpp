@@ -301,6 +301,48 @@ BOOST_AUTO_TEST_CASE(total_packet_loss_fails_the_running_task_and_a_new_worker_s
     BOOST_TEST(pool.run(square, 7) == 49);
 }
 
+// A fault longer than a blip: the link stays down well past the heartbeat timeout, so the
+// replacement the queued task needs starts while the workers cannot reach the pool. It must
+// get through once the link is back, however it fared meanwhile, and the pool must not break.
+// 10 s: past the moment the namespace's kernel gives up on resolving 10.213.0.1 (its connect
+// then fails at once with "No route to host", about 3.5 s after the cut here, after a drop as
+// well). The two cases below fail today, so they run only when named (--run_test): a worker
+// makes one connection attempt and exits when it fails (connect_and_handshake), and the pool
+// takes a worker that exits before it is ready for a broken build, and breaks.
+void a_long_fault_delays_the_replacement(const char* on, const char* off)
+{
+    pal::process_pool pool(in_namespace());
+    long first = pool.run(worker_pid);
+    pal::future<long> f;
+    {
+        link_fault fault(on, off);
+        BOOST_TEST_REQUIRE(eventually([&] { return workers_in_namespace().empty(); }, 60s),
+                           "an idle worker behind a faulty link is never given up");
+        f = pool.submit(worker_pid);
+        std::this_thread::sleep_for(10s); // the fault's length, not a synchronisation
+        BOOST_TEST(!f.is_done());
+    }
+    auto restored = std::chrono::steady_clock::now();
+    BOOST_TEST_REQUIRE(f.wait(60s), "no replacement served after the link came back");
+    BOOST_TEST(!pool.is_broken());
+    BOOST_TEST(f.collect() != first);
+    report((std::string("link ") + off + " after 10 s, a new worker served after").c_str(),
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - restored).count());
+    BOOST_TEST(pool.run(square, 4) == 16);
+}
+
+BOOST_AUTO_TEST_CASE(a_long_cut_delays_the_replacement_but_breaks_nothing,
+                     *boost::unit_test::disabled())
+{
+    a_long_fault_delays_the_replacement("cut", "restore");
+}
+
+BOOST_AUTO_TEST_CASE(a_long_packet_loss_delays_the_replacement_but_breaks_nothing,
+                     *boost::unit_test::disabled())
+{
+    a_long_fault_delays_the_replacement("drop", "undrop");
+}
+
 // A hung node: the link is fine, the worker's process (its heartbeat thread too) is stopped.
 BOOST_AUTO_TEST_CASE(a_stopped_worker_is_given_up)
 {
