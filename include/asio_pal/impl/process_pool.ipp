@@ -2034,6 +2034,7 @@ private:
         std::exception_ptr startup_failure;
         bool all_gone = false;
         bool lost = false;
+        bool requeued = false;
         std::vector<remote_task*> dropped;
         {
             lock_type lock(mutex_);
@@ -2046,6 +2047,7 @@ private:
                 for (auto r = rest.rbegin(); r != rest.rend(); ++r)
                     requeued_.push_front(*r);
                 pending_ += rest.size();
+                requeued = !rest.empty();
                 if (w->state == worker_process::phase::starting && !broken_)
                     startup_failure = std::make_exception_ptr(broken_pool_error(
                         subject(*w) + " " + w->ending() +
@@ -2069,7 +2071,8 @@ private:
                 all_gone = alive_ == 0 && !stopping_ && !broken_ && !startup_failure;
             else if (!stopping_ && !startup_failure)
                 reserve_spawns_locked(workers_needed(counts_locked()));
-            if (to_spawn_ > 0)
+            // Tasks given back go to the idle workers too, which nothing else would wake.
+            if (to_spawn_ > 0 || requeued)
                 kick_locked();
             changed_.notify_all();
         }
