@@ -19,6 +19,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "common/eventually.hpp"
+#include "common/worker_tasks.hpp"
 
 #include <chrono>
 #include <csignal>
@@ -34,12 +35,6 @@ namespace pal = asio_pal;
 namespace net = boost::asio;
 using namespace std::chrono_literals;
 
-int square(int x)
-{
-    return x * x;
-}
-ASIO_PAL_REGISTER_TASK(square);
-
 // Which rank runs the task.
 int rank_of_worker()
 {
@@ -47,13 +42,6 @@ int rank_of_worker()
     return r ? std::atoi(r) : -1;
 }
 ASIO_PAL_REGISTER_TASK(rank_of_worker);
-
-int die_by_sigkill()
-{
-    ::raise(SIGKILL);
-    return 0;
-}
-ASIO_PAL_REGISTER_TASK(die_by_sigkill);
 
 namespace {
 
@@ -104,9 +92,8 @@ BOOST_AUTO_TEST_CASE(the_other_ranks_are_the_workers)
     // The last one: nothing replaces a rank, so the pool is broken.
     BOOST_CHECK_THROW(pool.run(die_by_sigkill), pal::worker_died_error);
     BOOST_TEST(asio_pal_test::eventually([&] { return pool.is_broken(); }));
-    BOOST_CHECK_EXCEPTION(pool.check(), pal::broken_pool_error, [](const std::exception& e) {
-        return std::string(e.what()).find("every worker") != std::string::npos;
-    });
+    BOOST_CHECK_EXCEPTION(pool.check(), pal::broken_pool_error,
+                          asio_pal_test::what_has("every worker"));
 }
 
 int main(int argc, char** argv)

@@ -22,6 +22,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "common/eventually.hpp"
+#include "common/worker_tasks.hpp"
 
 #include <chrono>
 #include <csignal>
@@ -40,27 +41,6 @@ namespace d = asio_pal::detail;
 namespace net = boost::asio;
 using namespace std::chrono_literals;
 
-int square(int x)
-{
-    return x * x;
-}
-ASIO_PAL_REGISTER_TASK(square);
-
-long worker_pid()
-{
-    return static_cast<long>(::getpid());
-}
-ASIO_PAL_REGISTER_TASK(worker_pid);
-
-// Runs until its file exists (bounded: 60 s), then returns 1.
-int wait_for_file(std::string path)
-{
-    for (int i = 0; i < 6000 && ::access(path.c_str(), F_OK) != 0; ++i)
-        std::this_thread::sleep_for(10ms);
-    return 1;
-}
-ASIO_PAL_REGISTER_TASK(wait_for_file);
-
 // Stops its whole process, heartbeat thread included: a host that hangs.
 int hang()
 {
@@ -69,38 +49,15 @@ int hang()
 }
 ASIO_PAL_REGISTER_TASK(hang);
 
-int die_by_sigkill()
-{
-    ::raise(SIGKILL);
-    return 0;
-}
-ASIO_PAL_REGISTER_TASK(die_by_sigkill);
-
 namespace {
+
+using asio_pal_test::what_has;
 
 std::string worker_helper;
 
 pal::process_pool_options over_tcp(std::size_t max_workers, pal::remote_options r = {})
 {
     return {.max_workers = max_workers, .launcher = pal::command_launcher{.remote = r}};
-}
-
-std::string temp_path()
-{
-    return (std::filesystem::temp_directory_path() /
-            ("asio_pal_remote_" + std::to_string(::getpid()) + "_" +
-             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count())))
-        .string();
-}
-
-auto what_has(std::string part)
-{
-    return [part](const std::exception& e) {
-        bool ok = std::string(e.what()).find(part) != std::string::npos;
-        if (!ok)
-            BOOST_TEST_MESSAGE("what(): " << e.what());
-        return ok;
-    };
 }
 
 } // namespace
@@ -191,7 +148,8 @@ BOOST_AUTO_TEST_SUITE(faults)
 BOOST_AUTO_TEST_CASE(a_running_task_is_cancelled_by_a_frame)
 {
     pal::process_pool pool(over_tcp(1));
-    std::string never = temp_path(); // never created: the task runs until stopped
+    // Never created: the task runs until stopped.
+    std::string never = asio_pal_test::unique_temp_path("remote");
     pal::future<int> f = pool.submit(wait_for_file, never);
     BOOST_TEST_REQUIRE(asio_pal_test::eventually([&] { return f.is_running(); }));
     BOOST_TEST(f.cancel());
@@ -215,7 +173,7 @@ BOOST_AUTO_TEST_CASE(a_busy_worker_keeps_its_heartbeats)
     // Longer than the heartbeat timeout, on a worker that lives: it must not be given up.
     pal::process_pool pool(
         over_tcp(1, {.heartbeat_interval = 100ms, .heartbeat_timeout = 1000ms}));
-    std::string go = temp_path();
+    std::string go = asio_pal_test::unique_temp_path("remote");
     pal::future<int> f = pool.submit(wait_for_file, go);
     BOOST_TEST_REQUIRE(asio_pal_test::eventually([&] { return f.is_running(); }));
     // Three heartbeat timeouts, measured by the pool's own clock: the task still runs.

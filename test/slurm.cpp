@@ -19,6 +19,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "common/eventually.hpp"
+#include "common/worker_tasks.hpp"
 
 #include <chrono>
 #include <csignal>
@@ -36,12 +37,6 @@ namespace net = boost::asio;
 using namespace std::chrono_literals;
 using asio_pal_test::eventually;
 
-int square(int x)
-{
-    return x * x;
-}
-ASIO_PAL_REGISTER_TASK(square);
-
 // The Slurm step this task runs in ("" outside Slurm).
 std::string step_id()
 {
@@ -50,21 +45,6 @@ std::string step_id()
 }
 ASIO_PAL_REGISTER_TASK(step_id);
 
-int wait_for_file(std::string path)
-{
-    for (int i = 0; i < 6000 && ::access(path.c_str(), F_OK) != 0; ++i)
-        std::this_thread::sleep_for(10ms);
-    return 1;
-}
-ASIO_PAL_REGISTER_TASK(wait_for_file);
-
-int die_by_sigkill()
-{
-    ::raise(SIGKILL);
-    return 0;
-}
-ASIO_PAL_REGISTER_TASK(die_by_sigkill);
-
 namespace {
 
 pal::process_pool_options in_slurm(std::size_t max_workers)
@@ -72,13 +52,6 @@ pal::process_pool_options in_slurm(std::size_t max_workers)
     return {.max_workers = max_workers,
             .idle_timeout = 2s,
             .launcher = pal::slurm_launcher{}};
-}
-
-std::string temp_path(const char* what)
-{
-    return (std::filesystem::temp_directory_path() /
-            (std::string("asio_pal_slurm_") + what + "_" + std::to_string(::getpid())))
-        .string();
 }
 
 // The srun processes this program started.
@@ -124,7 +97,7 @@ BOOST_AUTO_TEST_CASE(the_default_size_is_the_allocation)
 BOOST_AUTO_TEST_CASE(a_running_task_is_cancelled)
 {
     pal::process_pool pool(in_slurm(1));
-    pal::future<int> f = pool.submit(wait_for_file, temp_path("never"));
+    pal::future<int> f = pool.submit(wait_for_file, asio_pal_test::unique_temp_path("never"));
     BOOST_TEST_REQUIRE(eventually([&] { return f.is_running(); }, 60s));
     BOOST_TEST(f.cancel());
     BOOST_TEST_REQUIRE(f.wait(60s));
@@ -138,7 +111,7 @@ BOOST_AUTO_TEST_CASE(a_killed_worker_and_a_killed_srun_fail_their_task_only)
     BOOST_CHECK_THROW(pool.run(die_by_sigkill), pal::worker_died_error);
     BOOST_TEST(pool.run(square, 3) == 9);
 
-    pal::future<int> f = pool.submit(wait_for_file, temp_path("never"));
+    pal::future<int> f = pool.submit(wait_for_file, asio_pal_test::unique_temp_path("never"));
     BOOST_TEST_REQUIRE(eventually([&] { return f.is_running(); }, 60s));
     BOOST_TEST_REQUIRE(std::system(("pkill -KILL -P " + std::to_string(::getpid()) +
                                     " -x srun").c_str()) == 0);
@@ -150,7 +123,7 @@ BOOST_AUTO_TEST_CASE(a_killed_worker_and_a_killed_srun_fail_their_task_only)
 BOOST_AUTO_TEST_CASE(the_pool_grows_to_4_steps_and_retires_them)
 {
     pal::process_pool pool(in_slurm(4));
-    std::string go = temp_path("go");
+    std::string go = asio_pal_test::unique_temp_path("go");
     std::vector<pal::future<int>> fs;
     for (int i = 0; i < 4; ++i)
         fs.push_back(pool.submit(wait_for_file, go));
