@@ -1391,9 +1391,17 @@ private:
     /// would tell of an attack or of a worker built from another program).
     void refused(std::exception_ptr e) noexcept
     {
+        std::string why = describe(e);
         std::fprintf(stderr, "asio_pal: process pool '%s' refused a connection: %s\n",
-                     options_.name.c_str(), describe(e).c_str());
+                     options_.name.c_str(), why.c_str());
         std::fflush(stderr);
+        try
+        {
+            last_refusal_ = std::move(why); // what a worker that never joins most likely met
+        }
+        catch (...)
+        {
+        }
     }
 
     void attach(const worker_ptr& w, net::ip::tcp::socket socket, const handshake_peer& peer)
@@ -2051,7 +2059,10 @@ private:
                 if (w->state == worker_process::phase::starting && !broken_)
                     startup_failure = std::make_exception_ptr(broken_pool_error(
                         subject(*w) + " " + w->ending() +
-                        " before it was ready (does its main() call asio_pal::run_worker?)"));
+                        " before it was ready (does its main() call asio_pal::run_worker?)" +
+                        (w->remote && !w->link.connected() && !last_refusal_.empty()
+                             ? "; the last connection the pool refused: " + last_refusal_
+                             : std::string())));
             }
         }
         // Settled and listed while the worker still counts as alive: shutdown() returns once
@@ -2201,6 +2212,7 @@ private:
     std::uint16_t listen_port_ = 0;
     std::optional<handshake_secret> secret_;
     std::string secret_line_;
+    std::string last_refusal_; // why the latest connection was refused
     std::vector<std::uint64_t> preset_tokens_; // a preset_launcher's workers, in order
     std::size_t next_preset_ = 0;
     compatibility_facts facts_;
