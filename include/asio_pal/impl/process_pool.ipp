@@ -300,6 +300,7 @@ struct worker_process : std::enable_shared_from_this<worker_process>
     bool preset = false; // started by an engine: no local process; its connection is its life
     std::uint64_t token = 0;
     std::string lost_reason;
+    std::size_t refusals_at_launch = 0; // the pool's refusals_ when it was launched
     std::string host;
     pid_t remote_pid = 0;
     net::steady_timer watchdog;
@@ -1282,6 +1283,7 @@ private:
             w.process.emplace(executor(), w.pid);
             arm_connect_timeout(w.shared_from_this());
         }
+        w.refusals_at_launch = refusals_;
         w.last_progress = std::chrono::steady_clock::now();
     }
 
@@ -1397,6 +1399,7 @@ private:
         std::fflush(stderr);
         try
         {
+            ++refusals_;
             last_refusal_ = std::move(why); // what a worker that never joins most likely met
         }
         catch (...)
@@ -1407,6 +1410,7 @@ private:
     void attach(const worker_ptr& w, net::ip::tcp::socket socket, const handshake_peer& peer)
     {
         w->link.connect_socket(std::move(socket));
+        ever_joined_ = true;
         w->host = peer.host;
         w->remote_pid = static_cast<pid_t>(peer.pid);
         w->last_heard = std::chrono::steady_clock::now();
@@ -1414,6 +1418,16 @@ private:
         start_read(w);
         flush(w); // its init frame
         settle_listener();
+    }
+
+    /// Whether a remote worker that ended before it was ready was lost on its way (a network
+    /// down, a host slow to start it) rather than a sign of a broken setup: other workers of
+    /// the pool have joined, and no connection was refused since it was launched. It is then
+    /// replaced on demand, as a worker that dies; otherwise the pool breaks, as with a local one.
+    bool lost_on_the_way(const worker_process& w) const noexcept
+    {
+        return w.remote && !w.link.connected() && ever_joined_ &&
+               refusals_ == w.refusals_at_launch;
     }
 
     /// A worker that has not connected back after connect_timeout is killed (its command is).
@@ -2056,7 +2070,8 @@ private:
                     requeued_.push_front(*r);
                 pending_ += rest.size();
                 requeued = !rest.empty();
-                if (w->state == worker_process::phase::starting && !broken_)
+                if (w->state == worker_process::phase::starting && !broken_ &&
+                    !lost_on_the_way(*w))
                     startup_failure = std::make_exception_ptr(broken_pool_error(
                         subject(*w) + " " + w->ending() +
                         " before it was ready (does its main() call asio_pal::run_worker?)" +
@@ -2213,6 +2228,8 @@ private:
     std::optional<handshake_secret> secret_;
     std::string secret_line_;
     std::string last_refusal_; // why the latest connection was refused
+    std::size_t refusals_ = 0; // connections refused so far
+    bool ever_joined_ = false; // a remote worker connected once
     std::vector<std::uint64_t> preset_tokens_; // a preset_launcher's workers, in order
     std::size_t next_preset_ = 0;
     compatibility_facts facts_;

@@ -18,6 +18,7 @@
 #include "asio_pal/registry.hpp"
 #include "asio_pal/worker.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -508,9 +509,31 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
     try
     {
         handshake_secret secret = handshake_secret::from_hex(secret_hex);
-        connection = connect_and_handshake(host, port, secret,
-                                           make_compatibility_facts(registered_task_names()),
-                                           token, std::chrono::seconds(60));
+        compatibility_facts facts = make_compatibility_facts(registered_task_names());
+        // A network that is down now may be back soon: connecting is tried again for a minute
+        // (the pool gives up on the worker after its connect_timeout anyway). A pool that
+        // answers and refuses is not asked again.
+        auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        auto pause = std::chrono::milliseconds(100);
+        for (;;)
+        {
+            try
+            {
+                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    give_up - std::chrono::steady_clock::now());
+                connection = connect_and_handshake(host, port, secret, facts, token,
+                                                   std::max(left, std::chrono::milliseconds(1)));
+                break;
+            }
+            catch (const handshake_error& e)
+            {
+                bool refused_by_pool = e.code().category() == handshake_category();
+                if (refused_by_pool || std::chrono::steady_clock::now() + pause >= give_up)
+                    throw;
+                std::this_thread::sleep_for(pause);
+                pause = std::min(pause * 2, std::chrono::milliseconds(2000));
+            }
+        }
     }
     catch (const std::exception& e)
     {
