@@ -726,6 +726,94 @@ std::string check_failure(const spec& s, bool process, std::exception_ptr e)
     return "";
 }
 
+// ---- outcomes of operations that threw ----------------------------------------------------------
+
+// How an operation that threw ended: cancelled (cancelled_error), refused by a closed pool
+// (pool_closed_error), past a deadline (timeout_error), or failed (anything else: a task's own
+// exception, which its spec decides, or a bug).
+enum class outcome
+{
+    cancelled,
+    refused,
+    timed_out,
+    failed,
+};
+
+outcome classify(const std::exception_ptr& e)
+{
+    if (!e)
+        return outcome::failed; // the failure checks name a null exception
+    try
+    {
+        std::rethrow_exception(e);
+    }
+    catch (const pal::cancelled_error&)
+    {
+        return outcome::cancelled;
+    }
+    catch (const pal::pool_closed_error&)
+    {
+        return outcome::refused;
+    }
+    catch (const pal::timeout_error&)
+    {
+        return outcome::timed_out;
+    }
+    catch (...)
+    {
+        return outcome::failed;
+    }
+}
+
+// The outcomes besides `failed` that an operation may have where it is used: each is a problem
+// unless allowed here.
+struct allowed
+{
+    bool cancelled = false;
+    bool refused = false;
+    bool timed_out = false;
+
+    bool admits(outcome o) const
+    {
+        return (o == outcome::cancelled && cancelled) || (o == outcome::refused && refused) ||
+               (o == outcome::timed_out && timed_out);
+    }
+};
+
+// An operation's exception classified and checked: `why` is "" when it is right.
+struct judged
+{
+    outcome o;
+    std::string why;
+};
+
+// Judges the exception `e` that the operation named `what` threw: a failure is checked by
+// `check_failed` (the expected failure of its task, for instance), any other outcome must be
+// one that `ok` allows.
+template <typename CheckFailed>
+judged judge(const std::exception_ptr& e, allowed ok, const std::string& what,
+             CheckFailed&& check_failed)
+{
+    outcome o = classify(e);
+    if (o == outcome::failed)
+        return {o, check_failed(e)};
+    if (ok.admits(o))
+        return {o, ""};
+    return {o, what + " threw " + what_of(e) + ", which is not allowed here"};
+}
+
+// Names the pool's state for a message about an operation on it.
+std::string on_pool(bool closing)
+{
+    return closing ? " on a pool being shut down" : " on an open pool";
+}
+
+// Whether the operation was cut short (cancelled or refused) rather than failed or timed out.
+bool cut(outcome o)
+{
+    return o == outcome::cancelled || o == outcome::refused;
+}
+
 std::string check_value(const spec& s, bool process, long v)
 {
     std::string bad = describe(s, process) + " completed with " + std::to_string(v);
@@ -1228,22 +1316,15 @@ net::awaitable<void> job_async_run(held<Pool> h, spec s, std::shared_ptr<batch_s
         why = co_await std::move(op);
         ++counts.async_values[p];
     }
-    catch (const pal::cancelled_error&)
-    {
-        ++counts.async_cut[p];
-        if (!h.gen->closing)
-            why = describe(s, process) + ": async_run ended cancelled though its pool was open";
-    }
-    catch (const pal::pool_closed_error&)
-    {
-        ++counts.async_cut[p];
-        if (!h.gen->closing)
-            why = describe(s, process) + ": async_run refused by an open pool";
-    }
     catch (...)
     {
-        ++counts.async_failures[p];
-        why = check_failure(s, process, std::current_exception());
+        // Cancelled or refused only by a pool that is shut down.
+        bool closing = h.gen->closing;
+        judged j = judge(std::current_exception(), {.cancelled = closing, .refused = closing},
+                         describe(s, process) + ": async_run" + on_pool(closing),
+                         [&](std::exception_ptr e) { return check_failure(s, process, e); });
+        ++(cut(j.o) ? counts.async_cut : counts.async_failures)[p];
+        why = j.why;
     }
     expect(why);
     guard.done = true;
@@ -1360,14 +1441,12 @@ net::awaitable<void> job_collect(entry_ptr e, int timer_ms, std::shared_ptr<batc
                 why = check_value(e->s, e->process, std::get<0>(r));
         }
     }
-    catch (const pal::cancelled_error&)
-    {
-        if (!f.is_cancelled())
-            why = describe(*e) + ": async_collect gave cancelled_error";
-    }
     catch (...)
     {
-        why = check_failure(e->s, e->process, std::current_exception());
+        auto check = [&](std::exception_ptr x) { return check_failure(e->s, e->process, x); };
+        why = judge(std::current_exception(), {.cancelled = f.is_cancelled()},
+                    describe(*e) + ": async_collect", check)
+                  .why;
     }
     expect(why);
     guard.done = true;
@@ -1431,19 +1510,15 @@ net::awaitable<void> job_map_next(held<Pool> h, long base, std::size_t n, std::s
                 break;
         }
     }
-    catch (const pal::cancelled_error&)
-    {
-        if (!h.gen->closing)
-            why = "async_next over a map: cancelled_error from an open pool";
-    }
-    catch (const pal::pool_closed_error&)
-    {
-        if (!h.gen->closing)
-            why = "async_next over a map: pool_closed_error from an open pool";
-    }
     catch (...)
     {
-        why = check_map_failure(std::current_exception(), base, n, true, i, seen);
+        bool closing = h.gen->closing;
+        auto check = [&](std::exception_ptr e) {
+            return check_map_failure(e, base, n, true, i, seen);
+        };
+        why = judge(std::current_exception(), {.cancelled = closing, .refused = closing},
+                    "async_next over a map" + on_pool(closing), check)
+                  .why;
     }
     expect(why);
     guard.done = true;
@@ -1585,16 +1660,15 @@ void client::submit_one(held<Pool>& h, const spec& s)
             e->f = dispatch(s, submit);
         }
     }
-    catch (const pal::pool_closed_error&)
-    {
-        ++counts.refused[pool_index(process)];
-        if (!h.gen->closing)
-            problems.add(describe(s, process) + ": submit refused by an open pool");
-        return;
-    }
     catch (...)
     {
-        problems.add(describe(s, process) + ": submit threw " + what_of(std::current_exception()));
+        // Refused only by a pool that is shut down; submit never fails otherwise.
+        std::string what = describe(s, process) + ": submit" + on_pool(h.gen->closing);
+        judged j = judge(std::current_exception(), {.refused = h.gen->closing}, what,
+                         [&](std::exception_ptr e) { return what + " threw " + what_of(e); });
+        if (j.o == outcome::refused)
+            ++counts.refused[pool_index(process)];
+        expect(j.why);
         return;
     }
     add_entry(std::move(e), process);
@@ -1625,20 +1699,18 @@ std::string check_collect(const entry& e, std::chrono::steady_clock::duration ti
                    e.f);
         return why;
     }
-    catch (const pal::timeout_error&)
-    {
-        ++counts.collect_timeouts; // the task goes on; harvest() sees it end
-        return must_be_done ? describe(e) + ": collect() timed out on a finished task" : "";
-    }
-    catch (const pal::cancelled_error&)
-    {
-        return status_of(e) == pal::task_status::cancelled
-                   ? ""
-                   : describe(e) + ": collect() gave cancelled_error";
-    }
     catch (...)
     {
-        return check_failure(e.s, e.process, std::current_exception());
+        // Timed out only while the task goes on (harvest() sees it end); cancelled only when
+        // the task ended cancelled.
+        judged j = judge(
+            std::current_exception(),
+            {.cancelled = status_of(e) == pal::task_status::cancelled, .timed_out = !must_be_done},
+            describe(e) + ": collect()",
+            [&](std::exception_ptr x) { return check_failure(e.s, e.process, x); });
+        if (j.o == outcome::timed_out)
+            ++counts.collect_timeouts;
+        return j.why;
     }
 }
 
@@ -1713,13 +1785,13 @@ void client::wait_some()
             problems.add("as_done yielded " + std::to_string(yielded) + " of " +
                          std::to_string(fs.size()) + " futures");
     }
-    catch (const pal::timeout_error&)
-    {
-        ++counts.as_done_timeouts;
-    }
     catch (...)
     {
-        problems.add("as_done threw " + what_of(std::current_exception()));
+        judged j = judge(std::current_exception(), {.timed_out = true}, "as_done",
+                         [](std::exception_ptr e) { return "as_done threw " + what_of(e); });
+        if (j.o == outcome::timed_out)
+            ++counts.as_done_timeouts;
+        expect(j.why);
     }
 }
 
@@ -1751,22 +1823,15 @@ void client::run_one()
         });
         ++counts.run_values[p];
     }
-    catch (const pal::pool_closed_error&)
-    {
-        ++counts.run_refused[p];
-        if (!h.gen->closing)
-            why = describe(s, process) + ": run() refused by an open pool";
-    }
-    catch (const pal::cancelled_error&)
-    {
-        ++counts.run_refused[p];
-        if (!h.gen->closing)
-            why = describe(s, process) + ": run() cancelled on an open pool";
-    }
     catch (...)
     {
-        ++counts.run_failures[p];
-        why = check_failure(s, process, std::current_exception());
+        // Refused, or cancelled while it waited, only by a pool that is shut down.
+        bool closing = h.gen->closing;
+        judged j = judge(std::current_exception(), {.cancelled = closing, .refused = closing},
+                         describe(s, process) + ": run()" + on_pool(closing),
+                         [&](std::exception_ptr e) { return check_failure(s, process, e); });
+        ++(cut(j.o) ? counts.run_refused : counts.run_failures)[p];
+        why = j.why;
     }
     expect(why);
 }
@@ -1813,28 +1878,21 @@ void client::map_one()
         ++(i < n ? counts.maps_abandoned : counts.maps_finished)[p];
         // Destroying r withdraws the rest without blocking.
     }
-    catch (const pal::timeout_error&)
-    {
-        ++counts.map_timeouts[p];
-        if (!deadline)
-            why = "a map without a deadline threw timeout_error";
-    }
-    catch (const pal::cancelled_error&)
-    {
-        ++counts.map_cut[p];
-        if (!h.gen->closing)
-            why = "a map on an open pool threw cancelled_error";
-    }
-    catch (const pal::pool_closed_error&)
-    {
-        ++counts.map_cut[p];
-        if (!h.gen->closing)
-            why = "a map on an open pool threw pool_closed_error";
-    }
     catch (...)
     {
-        ++counts.map_failures[p];
-        why = check_map_failure(std::current_exception(), base, n, ordered, i, seen);
+        // Timed out only with a deadline; cut only by a pool that is shut down.
+        bool closing = h.gen->closing;
+        auto check = [&](std::exception_ptr e) {
+            return check_map_failure(e, base, n, ordered, i, seen);
+        };
+        judged j = judge(
+            std::current_exception(),
+            {.cancelled = closing, .refused = closing, .timed_out = deadline},
+            std::string(deadline ? "a map with a deadline" : "a map") + on_pool(closing), check);
+        ++(j.o == outcome::timed_out ? counts.map_timeouts
+           : cut(j.o)                ? counts.map_cut
+                                     : counts.map_failures)[p];
+        why = j.why;
     }
     counts.map_items[p] += i;
     expect(why);
