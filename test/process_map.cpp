@@ -115,10 +115,10 @@ class doomed_worker
 public:
     explicit doomed_worker(std::size_t idle)
         : pool(pal::process_pool_options{.max_workers = idle + 1,
-                                          .name = "process_map",
-                                          // Never retire: an idle worker's retirement would
-                                          // look at the queue and hide the bug.
-                                          .idle_timeout = std::nullopt})
+                                         .name = "process_map",
+                                         // Never retire: an idle worker's retirement would
+                                         // look at the queue and hide the bug.
+                                         .idle_timeout = std::nullopt})
     {
         // Each gate starts a worker of its own (the others are busy), whose first task it is:
         // with no history a worker is sent one task at a time, so it takes nothing else while
