@@ -1404,7 +1404,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 // process_pool::run on an idle worker: the calling thread writes the task and reads the reply
 // itself, without the pool's I/O thread. Each pool is warmed first, so the worker is idle.
-BOOST_AUTO_TEST_SUITE(direct_run, *boost::unit_test::precondition(local_workers))
+BOOST_AUTO_TEST_SUITE(direct_run)
 
 void check_run_death(pal::process_pool& pool, int (*fn)(), int signal, int status,
                      const char* task)

@@ -19,6 +19,7 @@
 #include <utility>
 #include <variant>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,6 +36,18 @@ inline void close_fd(int& fd) noexcept
 }
 
 /**
+ * The descriptors of process_pool::run's short cut: the thread holding a worker's lease writes
+ * the task to `write_fd` itself (the worker's input, which the I/O thread writes otherwise)
+ * and reads the reply from `read_fd`, which the I/O thread never watches.
+ */
+struct direct_channel
+{
+    int write_fd = -1;
+    int read_fd = -1;         // non-blocking
+    bool sockets = false;     // write with send(MSG_NOSIGNAL)
+};
+
+/**
  * A child's pipes: the pool writes its input and reads its output. The pool also holds a reader
  * of the child's input, never read: a write to a child that died cannot raise SIGPIPE then, so
  * the process-wide disposition stays the program's. `direct_write` and `direct_read` serve
@@ -45,30 +58,42 @@ struct pipe_link
     pipe_link(const net::any_io_executor& ex, int input, int output, int input_reader,
               int direct_write, int direct_read)
         : to_child(ex, input), from_child(ex, output), input_reader(input_reader),
-          direct_write(direct_write), direct_read(direct_read)
+          direct{direct_write, direct_read, false}
     {
     }
     pipe_link(const pipe_link&) = delete;
     pipe_link& operator=(const pipe_link&) = delete;
     ~pipe_link()
     {
-        close_fd(direct_write);
-        close_fd(direct_read);
+        close_fd(direct.write_fd);
+        close_fd(direct.read_fd);
         close_fd(input_reader);
     }
 
     net::posix::stream_descriptor to_child;
     net::posix::stream_descriptor from_child;
     int input_reader = -1;
-    int direct_write = -1;
-    int direct_read = -1; // non-blocking
+    direct_channel direct; // write_fd: the input pipe, duplicated
 };
 
-/// A worker's TCP connection, after its handshake.
+/**
+ * A worker's TCP connection, after its handshake, and the second connection of run()'s short
+ * cut once it joins too: the lease holder writes the task on the first (a duplicate of its
+ * descriptor) and reads the reply on the second.
+ */
 struct socket_link
 {
     explicit socket_link(net::ip::tcp::socket s) : socket(std::move(s)) {}
+    socket_link(const socket_link&) = delete;
+    socket_link& operator=(const socket_link&) = delete;
+    ~socket_link()
+    {
+        close_fd(direct.write_fd);
+        close_fd(direct.read_fd);
+    }
+
     net::ip::tcp::socket socket;
+    direct_channel direct; // set once by add_direct
 };
 
 /**
@@ -162,9 +187,30 @@ public:
         }
     }
 
-    /// The pipes of run()'s short cut, or nothing (a remote worker has none).
-    pipe_link* direct() noexcept { return std::get_if<pipe_link>(&v_); }
-    const pipe_link* direct() const noexcept { return std::get_if<pipe_link>(&v_); }
+    /// The descriptors of run()'s short cut, or nothing (a remote worker whose second
+    /// connection has not joined). The caller holds the pool's mutex, or a lease.
+    const direct_channel* direct() const noexcept
+    {
+        if (const auto* pl = std::get_if<pipe_link>(&v_))
+            return &pl->direct;
+        if (const auto* sl = std::get_if<socket_link>(&v_); sl && sl->direct.read_fd >= 0)
+            return &sl->direct;
+        return nullptr;
+    }
+
+    /// A remote worker's second connection (its descriptor, owned from now on): run()'s
+    /// short cut. Under the pool's mutex. False when there is no connection to pair it with.
+    bool add_direct(int fd) noexcept
+    {
+        auto* sl = std::get_if<socket_link>(&v_);
+        if (!sl || sl->direct.read_fd >= 0 || !sl->socket.is_open())
+            return false;
+        int write_fd = ::fcntl(sl->socket.native_handle(), F_DUPFD_CLOEXEC, 3);
+        if (write_fd < 0)
+            return false;
+        sl->direct = {write_fd, fd, true};
+        return true;
+    }
 
 private:
     std::variant<std::monostate, pipe_link, socket_link> v_;

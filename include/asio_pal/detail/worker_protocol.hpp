@@ -69,6 +69,13 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
                   std::uint64_t token, std::size_t max_frame, std::chrono::milliseconds heartbeat,
                   const std::string& pool);
 
+/// The launch token of a remote worker's second connection, which carries the replies of
+/// process_pool::run's short cut: derived from the first's.
+inline constexpr std::uint64_t direct_token(std::uint64_t token) noexcept
+{
+    return ~token;
+}
+
 /// A function the library registers itself, so test() needs nothing from the program: 2 * x.
 int probe_task(int x);
 

@@ -688,7 +688,7 @@ private:
     void set_lendable_locked(const worker_ptr& w, bool lendable)
     {
         if (w->lendable == lendable || (lendable && !w->link.direct()))
-            return; // a remote worker has no direct pipes: run() goes through the I/O thread
+            return; // no short cut yet (a remote worker's second connection): the I/O thread
         w->lendable = lendable;
         if (lendable)
             lendable_.push_back(w);
@@ -1046,10 +1046,10 @@ private:
         std::size_t left = frame.size();
         while (left > 0)
         {
-            const pipe_link& d = *w.link.direct();
+            const direct_channel& d = *w.link.direct();
             ssize_t n;
-            do
-                n = ::write(d.direct_write, p, left); // never SIGPIPE: see pipe_link
+            do // never SIGPIPE: a socket is written with MSG_NOSIGNAL, a pipe has a reader
+                n = d.sockets ? ::send(d.write_fd, p, left, MSG_NOSIGNAL) : ::write(d.write_fd, p, left);
             while (n < 0 && errno == EINTR);
             int err = n < 0 ? errno : 0;
             if (n > 0)
@@ -1057,11 +1057,11 @@ private:
                 p += n;
                 left -= static_cast<std::size_t>(n);
             }
-            else if (err == EAGAIN) // the pipe is non-blocking (flush)
+            else if (err == EAGAIN) // non-blocking (flush, and Asio's sockets)
             {
                 // Full. A dead worker's input stays open (the pool reads it too): its reply
                 // pipe tells that it died.
-                pollfd pfd[2] = {{d.direct_write, POLLOUT, 0}, {d.direct_read, 0, 0}};
+                pollfd pfd[2] = {{d.write_fd, POLLOUT, 0}, {d.read_fd, 0, 0}};
                 ::poll(pfd, 2, -1);
                 if ((pfd[1].revents & (POLLHUP | POLLERR)) != 0)
                     return false;
@@ -1085,7 +1085,7 @@ private:
                 return f;
             // Sleep until bytes come, then read once: a read first would mostly find nothing,
             // and spinning measured no faster (bench/README.md).
-            const int direct_read = w.link.direct()->direct_read;
+            const int direct_read = w.link.direct()->read_fd;
             pollfd pfd{direct_read, POLLIN, 0};
             int r = ::poll(&pfd, 1, 100);
             if (r < 0 && errno != EINTR)
@@ -1369,6 +1369,16 @@ private:
                 worker_ptr w;
                 if (!e)
                 {
+                    // A worker's second connection, for run()'s short cut: after its first.
+                    for (const worker_ptr& candidate : workers_)
+                    {
+                        if (candidate->remote && direct_token(candidate->token) == peer.token &&
+                            candidate->link.connected() && !candidate->exited)
+                        {
+                            attach_direct(*candidate, std::move(*socket));
+                            return;
+                        }
+                    }
                     for (const worker_ptr& candidate : workers_)
                         if (candidate->remote && candidate->token == peer.token &&
                             !candidate->link.connected() && !candidate->exited)
@@ -1418,6 +1428,20 @@ private:
         start_read(w);
         flush(w); // its init frame
         settle_listener();
+    }
+
+    /// Pairs a worker's second connection with its first; one that comes too early or twice is
+    /// closed (run() then goes through the I/O thread).
+    void attach_direct(worker_process& w, net::ip::tcp::socket socket)
+    {
+        boost::system::error_code ec;
+        socket.non_blocking(true, ec);
+        int fd = ec ? -1 : socket.release(ec);
+        if (fd < 0)
+            return;
+        lock_type lock(mutex_);
+        if (!w.link.add_direct(fd))
+            ::close(fd);
     }
 
     /// Whether a remote worker that ended before it was ready was lost on its way (a network
@@ -1680,13 +1704,13 @@ private:
     /// leased nor lendable (then nothing else reads the pipe); consumes what it reads.
     static bool stray_direct_bytes(const worker_process& w) noexcept
     {
-        const pipe_link* d = w.link.direct();
-        if (!d || d->direct_read < 0)
+        const direct_channel* d = w.link.direct();
+        if (!d || d->read_fd < 0)
             return false;
         char c;
         ssize_t n;
         do
-            n = ::read(d->direct_read, &c, 1);
+            n = ::read(d->read_fd, &c, 1);
         while (n < 0 && errno == EINTR);
         return n >= 0; // otherwise EAGAIN: empty and open
     }

@@ -97,7 +97,8 @@ bool cancel_requested(std::uint32_t seq) noexcept
 }
 
 // A remote worker's relay thread writes heartbeats to the same connection as the serving
-// thread: whole frames, one at a time. A connection is written with MSG_NOSIGNAL.
+// thread: whole frames, one at a time. Connections (fds 4 and 5 of a remote worker) are
+// written with MSG_NOSIGNAL.
 std::mutex output_mutex;
 bool output_is_socket = false;
 
@@ -108,8 +109,7 @@ void write_all(int fd, const std::vector<char>& buf)
     std::size_t left = buf.size();
     while (left > 0)
     {
-        ssize_t n = output_is_socket && fd == worker_output_fd ? ::send(fd, p, left, MSG_NOSIGNAL)
-                                                                : ::write(fd, p, left);
+        ssize_t n = output_is_socket ? ::send(fd, p, left, MSG_NOSIGNAL) : ::write(fd, p, left);
         if (n < 0)
         {
             if (errno == EINTR)
@@ -506,6 +506,7 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
                   std::chrono::milliseconds heartbeat, const std::string& pool)
 {
     int connection = -1;
+    int direct = -1;
     try
     {
         handshake_secret secret = handshake_secret::from_hex(secret_hex);
@@ -523,6 +524,16 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
                     give_up - std::chrono::steady_clock::now());
                 connection = connect_and_handshake(host, port, secret, facts, token,
                                                    std::max(left, std::chrono::milliseconds(1)));
+                // The second connection carries the replies of run()'s short cut. Without it
+                // (refused, or the network fails now) the pool's run() uses the first.
+                try
+                {
+                    direct = connect_and_handshake(host, port, secret, facts, direct_token(token),
+                                                   std::chrono::seconds(10));
+                }
+                catch (const std::exception&)
+                {
+                }
                 break;
             }
             catch (const handshake_error& e)
@@ -544,8 +555,11 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
     }
     // The serving thread reads fd 3 and writes fd 4, as in a local worker: fd 3 is a pipe the
     // relay fills, fd 4 the connection.
+    // First everything above the protocol's descriptors, so that no dup3 onto 3, 4 or 5
+    // replaces a descriptor still to be moved.
     int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0 || (connection = above_protocol(connection)) < 0 ||
+    if ((direct >= 0 && (direct = above_protocol(direct)) < 0) ||
+        ::pipe2(pipe_fds, O_CLOEXEC) != 0 || (connection = above_protocol(connection)) < 0 ||
         (pipe_fds[0] = above_protocol(pipe_fds[0])) < 0 ||
         (pipe_fds[1] = above_protocol(pipe_fds[1])) < 0 ||
         ::dup3(pipe_fds[0], worker_input_fd, O_CLOEXEC) < 0 ||
@@ -556,6 +570,15 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
         return 71;
     }
     ::close(pipe_fds[0]);
+    if (direct >= 0)
+    {
+        if (::dup3(direct, worker_direct_fd, O_CLOEXEC) < 0)
+        {
+            std::fprintf(stderr, "asio_pal: run_worker: %s\n", std::strerror(errno));
+            return 71;
+        }
+        ::close(direct);
+    }
     output_is_socket = true;
     std::thread(relay, connection, pipe_fds[1], max_frame, heartbeat).detach();
     worker_session session(max_frame, pool);
