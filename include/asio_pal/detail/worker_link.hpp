@@ -19,7 +19,6 @@
 #include <utility>
 #include <variant>
 
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -78,19 +77,15 @@ struct pipe_link
 
 /**
  * A worker's TCP connection, after its handshake, and the second connection of run()'s short
- * cut once it joins too: the lease holder writes the task on the first (a duplicate of its
- * descriptor) and reads the reply on the second.
+ * cut once it joins too: the lease holder writes the task and reads the reply there, and the
+ * worker's serving thread reads it itself (no hop through its relay thread).
  */
 struct socket_link
 {
     explicit socket_link(net::ip::tcp::socket s) : socket(std::move(s)) {}
     socket_link(const socket_link&) = delete;
     socket_link& operator=(const socket_link&) = delete;
-    ~socket_link()
-    {
-        close_fd(direct.write_fd);
-        close_fd(direct.read_fd);
-    }
+    ~socket_link() { close_fd(direct.read_fd); } // write_fd is the same descriptor
 
     net::ip::tcp::socket socket;
     direct_channel direct; // set once by add_direct
@@ -205,10 +200,7 @@ public:
         auto* sl = std::get_if<socket_link>(&v_);
         if (!sl || sl->direct.read_fd >= 0 || !sl->socket.is_open())
             return false;
-        int write_fd = ::fcntl(sl->socket.native_handle(), F_DUPFD_CLOEXEC, 3);
-        if (write_fd < 0)
-            return false;
-        sl->direct = {write_fd, fd, true};
+        sl->direct = {fd, fd, true};
         return true;
     }
 

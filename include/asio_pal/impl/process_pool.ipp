@@ -1085,7 +1085,8 @@ private:
                 return f;
             // Sleep until bytes come, then read once: a read first would mostly find nothing,
             // and spinning measured no faster (bench/README.md).
-            const int direct_read = w.link.direct()->read_fd;
+            const direct_channel& d = *w.link.direct();
+            const int direct_read = d.read_fd;
             pollfd pfd{direct_read, POLLIN, 0};
             int r = ::poll(&pfd, 1, 100);
             if (r < 0 && errno != EINTR)

@@ -130,10 +130,16 @@ public:
     }
 
     /// Serves until told to quit (returns its exit status) or the parent goes away.
+    /// A remote worker's second connection (fd 5): run()'s short cut sends its tasks there,
+    /// straight to this thread, and reads the replies there.
+    void serve_direct_connection() { direct_open_ = true; }
+
     int serve()
     {
         for (;;)
         {
+            if (direct_open_ && !wait_for_input())
+                continue; // a direct task was served
             std::span<char> space = decoder_.prepare();
             ssize_t n = ::read(worker_input_fd, space.data(), space.size());
             if (n < 0)
@@ -350,9 +356,52 @@ private:
         out_.clear();
     }
 
+    /// Waits until fd 3 can be read, serving the direct tasks that come on fd 5 meanwhile;
+    /// false when it served one (look again).
+    bool wait_for_input()
+    {
+        pollfd pfd[2] = {{worker_input_fd, POLLIN, 0}, {worker_direct_fd, POLLIN, 0}};
+        int r = ::poll(pfd, 2, -1);
+        if (r < 0)
+        {
+            if (errno == EINTR)
+                return false;
+            die(71, std::string("cannot poll the pool's descriptors: ") + std::strerror(errno));
+        }
+        if (pfd[1].revents == 0)
+            return true;
+        std::span<char> space = direct_decoder_.prepare();
+        ssize_t n = ::read(worker_direct_fd, space.data(), space.size());
+        if (n <= 0)
+        {
+            if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return false;
+            direct_open_ = false; // the pool closed it: its run() goes through fd 3 then
+            return true;
+        }
+        direct_decoder_.commit(static_cast<std::size_t>(n));
+        try
+        {
+            while (auto f = direct_decoder_.next())
+            {
+                if (f->type != frame_type::direct_task)
+                    throw frame_error(std::string("unexpected ") + frame_type_name(f->type) +
+                                      " frame on the direct connection");
+                run_task(*f, worker_direct_fd);
+            }
+        }
+        catch (const std::exception& e)
+        {
+            die(72, std::string("protocol error: ") + e.what());
+        }
+        return false;
+    }
+
     std::size_t max_frame_;
     std::string pool_;
     frame_decoder decoder_;
+    frame_decoder direct_decoder_{max_frame_};
+    bool direct_open_ = false;
     std::vector<char> out_;
     std::string fini_name_;
     std::vector<char> fini_args_;
@@ -582,6 +631,8 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
     output_is_socket = true;
     std::thread(relay, connection, pipe_fds[1], max_frame, heartbeat).detach();
     worker_session session(max_frame, pool);
+    if (direct >= 0)
+        session.serve_direct_connection();
     return session.serve();
 }
 
