@@ -41,6 +41,15 @@
 
 namespace bench {
 
+/// Whether `name` is one of the program's arguments.
+inline bool has_flag(int argc, char** argv, const char* name)
+{
+    for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], name) == 0)
+            return true;
+    return false;
+}
+
 using clock_type = std::chrono::steady_clock;
 
 /// Rounds when neither `--rounds N` nor BENCH_ROUNDS says otherwise.

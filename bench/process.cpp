@@ -476,14 +476,6 @@ int option_value(int argc, char** argv, const char* name)
     return 0;
 }
 
-bool has_flag(int argc, char** argv, const char* name)
-{
-    for (int i = 1; i < argc; ++i)
-        if (std::strcmp(argv[i], name) == 0)
-            return true;
-    return false;
-}
-
 } // namespace
 
 int main(int argc, char** argv)
@@ -520,6 +512,7 @@ int main(int argc, char** argv)
         return 0;
     }
 
+    using bench::has_flag;
     bool all = !has_flag(argc, argv, "--roundtrip") && !has_flag(argc, argv, "--cold") &&
                !has_flag(argc, argv, "--shrink") && !has_flag(argc, argv, "--speedup");
     if (all || has_flag(argc, argv, "--roundtrip"))

@@ -517,14 +517,6 @@ void run_slurm(int rounds)
     std::fflush(stdout);
 }
 
-bool has_flag(int argc, char** argv, const char* name)
-{
-    for (int i = 1; i < argc; ++i)
-        if (std::strcmp(argv[i], name) == 0)
-            return true;
-    return false;
-}
-
 } // namespace
 
 int main(int argc, char** argv)
@@ -545,10 +537,10 @@ int main(int argc, char** argv)
     bench::run_header header(argc, argv);
     try
     {
-        if (has_flag(argc, argv, "--slurm"))
+        if (bench::has_flag(argc, argv, "--slurm"))
             run_slurm(rounds);
         else
-            run_figures(rounds, has_flag(argc, argv, "--records"));
+            run_figures(rounds, bench::has_flag(argc, argv, "--records"));
     }
     catch (const std::exception& e)
     {

@@ -6,16 +6,11 @@
 // and the pool broken once every worker rank is gone. Rank 0 runs the tests; ranks 1 and 2 serve.
 //
 
-#include "asio_pal/async_run.hpp"
 #include "asio_pal/mpi.hpp"
 #include "asio_pal/process_pool.hpp"
 
 #define BOOST_TEST_MODULE mpi
 #define BOOST_TEST_NO_MAIN
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include "common/eventually.hpp"
@@ -32,7 +27,6 @@
 #include <unistd.h>
 
 namespace pal = asio_pal;
-namespace net = boost::asio;
 using namespace std::chrono_literals;
 
 // Which rank runs the task.
@@ -63,16 +57,7 @@ BOOST_AUTO_TEST_CASE(the_other_ranks_are_the_workers)
     for (int r : pool.map(square, in, pal::map_options{.chunk_size = 7}))
         sum += r;
     BOOST_TEST(sum == 328350);
-    net::io_context io;
-    int got = 0;
-    net::co_spawn(
-        io,
-        [&]() -> net::awaitable<void> {
-            got = co_await pal::async_run(pool, square, 9, net::use_awaitable);
-        },
-        net::detached);
-    io.run();
-    BOOST_TEST(got == 81);
+    BOOST_TEST(asio_pal_test::async_run_in_a_coroutine(pool, square, 9) == 81);
     BOOST_TEST(asio_pal_test::eventually([&] { return pool.count_workers() == 2; }));
     std::set<int> ranks;
     for (int i = 0; i < 50 && ranks.size() < 2; ++i)

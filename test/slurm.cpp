@@ -7,15 +7,10 @@
 // and their retirement.
 //
 
-#include "asio_pal/async_run.hpp"
 #include "asio_pal/process_pool.hpp"
 
 #define BOOST_TEST_MODULE slurm
 #define BOOST_TEST_NO_MAIN
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include "common/eventually.hpp"
@@ -33,7 +28,6 @@
 #include <unistd.h>
 
 namespace pal = asio_pal;
-namespace net = boost::asio;
 using namespace std::chrono_literals;
 using asio_pal_test::eventually;
 
@@ -74,16 +68,7 @@ BOOST_AUTO_TEST_CASE(workers_are_job_steps)
         sum += r;
     BOOST_TEST(sum == 385);
 
-    net::io_context io;
-    int got = 0;
-    net::co_spawn(
-        io,
-        [&]() -> net::awaitable<void> {
-            got = co_await pal::async_run(pool, square, 9, net::use_awaitable);
-        },
-        net::detached);
-    io.run();
-    BOOST_TEST(got == 81);
+    BOOST_TEST(asio_pal_test::async_run_in_a_coroutine(pool, square, 9) == 81);
 }
 
 BOOST_AUTO_TEST_CASE(the_default_size_is_the_allocation)

@@ -9,7 +9,13 @@
 #ifndef ASIO_PAL_TEST_COMMON_WORKER_TASKS_HPP
 #define ASIO_PAL_TEST_COMMON_WORKER_TASKS_HPP
 
+#include "asio_pal/async_run.hpp"
 #include "asio_pal/registry.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
 #include <csignal>
@@ -61,6 +67,24 @@ inline std::string unique_temp_path(const std::string& what)
             ("asio_pal_" + what + "_" + std::to_string(::getpid()) + "_" +
              std::to_string(++counter)))
         .string();
+}
+
+/// What `co_await async_run(pool, f, args...)` gives a coroutine on an io_context of its own.
+template <typename Pool, typename F, typename... Args>
+auto async_run_in_a_coroutine(Pool& pool, F f, Args... args)
+{
+    namespace net = boost::asio;
+    using result_type = decltype(f(args...));
+    net::io_context io;
+    result_type got{};
+    net::co_spawn(
+        io,
+        [&]() -> net::awaitable<void> {
+            got = co_await asio_pal::async_run(pool, f, args..., net::use_awaitable);
+        },
+        net::detached);
+    io.run();
+    return got;
 }
 
 /// A predicate for BOOST_CHECK_EXCEPTION: what() contains `part`.
