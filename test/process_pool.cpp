@@ -440,15 +440,22 @@ public:
     explicit test_pool(std::size_t max_workers)
         : pal::process_pool(with_test_launcher({.max_workers = max_workers}))
     {
+        check_mode();
     }
     explicit test_pool(pal::process_pool_options o)
         : pal::process_pool(with_test_launcher(std::move(o)))
     {
+        check_mode();
     }
     test_pool(const executor_type& io, pal::process_pool_options o)
         : pal::process_pool(io, with_test_launcher(std::move(o)))
     {
+        check_mode();
     }
+
+private:
+    // Over TCP, a pool listens for its workers; over pipes, it does not.
+    void check_mode() const { BOOST_REQUIRE(listen_endpoint().has_value() == over_tcp); }
 };
 
 // Tests of what only child processes over pipes have (signals, descriptors 4 and 5, run()'s
