@@ -29,6 +29,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <memory>
 #include <map>
 #include <string>
 #include <thread>
@@ -243,6 +245,43 @@ BOOST_AUTO_TEST_CASE(connections_that_fail_the_handshake_never_become_workers)
     }
     BOOST_TEST(pool.count_workers() == 1u);
     BOOST_TEST(pool.run(square, 3) == 9);
+}
+
+// Strangers that connect and say nothing: beyond 64 in their handshake at once they are closed
+// as they come (they cannot take every descriptor), and those left waiting for their handshake's
+// timeout (60 s by default) do not keep the pool's destructor waiting.
+BOOST_AUTO_TEST_CASE(silent_strangers_neither_take_every_descriptor_nor_delay_the_end)
+{
+    auto pool = std::make_unique<pal::process_pool>(over_tcp(1));
+    BOOST_TEST(pool->run(square, 2) == 4);
+    net::io_context io;
+    auto at = *pool->listen_endpoint();
+    std::vector<net::ip::tcp::socket> strangers;
+    for (int i = 0; i < 70; ++i)
+    {
+        strangers.emplace_back(io);
+        strangers.back().connect(at);
+        strangers.back().non_blocking(true);
+    }
+    auto ended = [&] {
+        int n = 0;
+        for (auto& s : strangers)
+        {
+            char c;
+            boost::system::error_code ec;
+            s.read_some(net::buffer(&c, 1), ec);
+            n += ec == net::error::eof || ec == net::error::connection_reset;
+        }
+        return n;
+    };
+    BOOST_TEST(asio_pal_test::eventually([&] { return ended() >= 6; }));
+    BOOST_TEST(ended() <= 6); // the other 64 wait for their handshake
+    BOOST_TEST(pool->run(square, 3) == 9);
+    // 64 handshakes are in progress: the destructor must end them, not wait 60 s for them.
+    std::future<void> end = std::async(std::launch::async, [&] { pool.reset(); });
+    BOOST_TEST_REQUIRE((end.wait_for(30s) == std::future_status::ready),
+                       "the destructor waits for handshakes in progress");
+    BOOST_TEST(asio_pal_test::eventually([&] { return ended() == 70; }));
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_built_from_another_program_is_refused)

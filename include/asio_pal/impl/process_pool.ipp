@@ -49,6 +49,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -168,6 +169,9 @@ namespace {
 
 /// How long a thread blocked on a process task's result spins before it sleeps.
 constexpr std::chrono::microseconds result_wait_spin{50};
+
+/// Connections a pool authenticates at once; more are closed as they come.
+constexpr std::size_t max_handshakes_in_progress = 64;
 
 /// How long a worker asked to stop its running task may take before it is killed.
 constexpr std::chrono::seconds cancel_grace{2};
@@ -1343,6 +1347,8 @@ private:
         boost::system::error_code ignored;
         if (acceptor_)
             acceptor_->close(ignored);
+        for (const auto& socket : handshaking_)
+            socket->close(ignored); // its handshake fails now, and ends its timer
     }
 
     void accept_next()
@@ -1353,7 +1359,9 @@ private:
                                                net::ip::tcp::socket socket) {
             if (ec == net::error::operation_aborted || !acceptor_->is_open())
                 return;
-            if (!ec)
+            // Connections still in their handshake are bounded, so that strangers opening many
+            // cannot take every descriptor of the program; beyond, they are closed at once.
+            if (!ec && handshaking_.size() < max_handshakes_in_progress)
                 handshake(std::make_shared<net::ip::tcp::socket>(std::move(socket)));
             accept_next(); // a failed accept (out of descriptors) is the connection's loss
         }));
@@ -1364,9 +1372,11 @@ private:
     {
         boost::system::error_code ignored;
         socket->set_option(net::ip::tcp::no_delay(true), ignored);
+        handshaking_.insert(socket);
         async_accept_handshake(
             *socket, *secret_, facts_, plan_.remote_settings.connect_timeout,
             guarded([this, socket](std::exception_ptr e, handshake_peer peer) {
+                handshaking_.erase(socket);
                 worker_ptr w;
                 if (!e)
                 {
@@ -2254,6 +2264,9 @@ private:
     std::string secret_line_;
     std::string last_refusal_; // why the latest connection was refused
     std::size_t refusals_ = 0; // connections refused so far
+    // Connections in their handshake: closed when the pool stops, so that none keeps the I/O
+    // thread (and the destructor) waiting for its timeout.
+    std::set<std::shared_ptr<net::ip::tcp::socket>> handshaking_;
     bool ever_joined_ = false; // a remote worker connected once
     std::vector<std::uint64_t> preset_tokens_; // a preset_launcher's workers, in order
     std::size_t next_preset_ = 0;
