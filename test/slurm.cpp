@@ -13,9 +13,6 @@
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
 
-#include "common/eventually.hpp"
-#include "common/worker_tasks.hpp"
-
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -26,6 +23,9 @@
 #include <vector>
 
 #include <unistd.h>
+
+#include "common/eventually.hpp"
+#include "common/worker_tasks.hpp"
 
 namespace pal = asio_pal;
 using namespace std::chrono_literals;
@@ -43,15 +43,15 @@ namespace {
 
 pal::process_pool_options in_slurm(std::size_t max_workers)
 {
-    return {.max_workers = max_workers,
-            .idle_timeout = 2s,
-            .launcher = pal::slurm_launcher{}};
+    return {.max_workers = max_workers, .idle_timeout = 2s, .launcher = pal::slurm_launcher{}};
 }
 
 // The srun processes this program started.
 int count_sruns()
 {
-    return std::system(("exit $(pgrep -c -P " + std::to_string(::getpid()) + " -x srun)").c_str()) >> 8;
+    return std::system(
+               ("exit $(pgrep -c -P " + std::to_string(::getpid()) + " -x srun)").c_str()) >>
+           8;
 }
 
 } // namespace
@@ -98,8 +98,8 @@ BOOST_AUTO_TEST_CASE(a_killed_worker_and_a_killed_srun_fail_their_task_only)
 
     pal::future<int> f = pool.submit(wait_for_file, asio_pal_test::unique_temp_path("never"));
     BOOST_TEST_REQUIRE(eventually([&] { return f.is_running(); }, 60s));
-    BOOST_TEST_REQUIRE(std::system(("pkill -KILL -P " + std::to_string(::getpid()) +
-                                    " -x srun").c_str()) == 0);
+    BOOST_TEST_REQUIRE(
+        std::system(("pkill -KILL -P " + std::to_string(::getpid()) + " -x srun").c_str()) == 0);
     BOOST_TEST_REQUIRE(f.wait(60s));
     BOOST_CHECK_THROW(f.collect(), pal::worker_died_error);
     BOOST_TEST(pool.run(square, 5) == 25);

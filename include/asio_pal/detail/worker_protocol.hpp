@@ -47,6 +47,13 @@ inline int cancel_signal() noexcept
 /// The exit status of a worker that stopped its running task on request.
 inline constexpr int cancelled_exit_status = 125;
 
+/**
+ * `fd` moved above the protocol's descriptors (3, 4 and 5), close-on-exec, so that a dup onto
+ * them never meets it; `fd` itself when it is above already. -1 on failure, with errno set
+ * (`fd` is closed then).
+ */
+int above_protocol_fds(int fd) noexcept;
+
 /// Command line of a worker: executable, marker, protocol version, parent pid, frame limit,
 /// pool name.
 std::vector<std::string> worker_arguments(const std::string& executable, pid_t parent,

@@ -28,8 +28,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/host_name.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/process/v2/process.hpp>
@@ -116,9 +116,8 @@ std::exception_ptr undecodable_reply(const task_entry& entry, std::exception_ptr
 {
     try
     {
-        return std::make_exception_ptr(protocol_error("asio_pal: the reply of task '" +
-                                                      entry.name + "' cannot be decoded: " +
-                                                      describe(cause)));
+        return std::make_exception_ptr(protocol_error("asio_pal: the reply of task '" + entry.name +
+                                                      "' cannot be decoded: " + describe(cause)));
     }
     catch (...)
     {
@@ -188,7 +187,6 @@ std::chrono::steady_clock::time_point saturating_add(std::chrono::steady_clock::
 /// Where handlers of which pool run on this thread now (see process_pool_core::guarded).
 thread_local const void* running_handlers_of = nullptr;
 
-
 } // namespace
 
 /// Serialises a pool's handlers with the pool's end (see guarded_handler).
@@ -205,8 +203,7 @@ class handler_scope
 public:
     explicit handler_scope(const void* pool) noexcept
         : outer_(std::exchange(running_handlers_of, pool))
-    {
-    }
+    {}
     ~handler_scope() { running_handlers_of = outer_; }
     handler_scope(const handler_scope&) = delete;
     handler_scope& operator=(const handler_scope&) = delete;
@@ -225,9 +222,10 @@ class guarded_handler
 {
 public:
     guarded_handler(const void* pool, std::shared_ptr<io_gate> gate, F f)
-        : pool_(pool), gate_(std::move(gate)), f_(std::move(f))
-    {
-    }
+        : pool_(pool)
+        , gate_(std::move(gate))
+        , f_(std::move(f))
+    {}
 
     template <typename... Args>
     void operator()(Args&&... args)
@@ -262,9 +260,11 @@ struct worker_process : std::enable_shared_from_this<worker_process>
     };
 
     worker_process(const net::any_io_executor& ex, std::size_t max_frame)
-        : idle_timer(ex), watchdog(ex), decoder(max_frame), direct_decoder(max_frame)
-    {
-    }
+        : idle_timer(ex)
+        , watchdog(ex)
+        , decoder(max_frame)
+        , direct_decoder(max_frame)
+    {}
     worker_process(const worker_process&) = delete;
     worker_process& operator=(const worker_process&) = delete;
 
@@ -348,7 +348,7 @@ struct worker_process : std::enable_shared_from_this<worker_process>
     bool lendable = false; // ready, idle, nothing queued for it: run() may lease it
     bool leased = false;
     bool retire_after_lease = false;
-    bool exit_known = false; // reaped; `exit` says how
+    bool exit_known = false;      // reaped; `exit` says how
     std::size_t lease_budget = 0; // leases left before max_tasks_per_worker retires it
     std::chrono::steady_clock::time_point last_lease_end{};
     exit_info exit{};
@@ -361,9 +361,11 @@ public:
     using deadline_t = std::optional<std::chrono::steady_clock::time_point>;
 
     process_pool_core(process_pool_options o, std::optional<net::any_io_executor> user_io)
-        : options_(std::move(o)), plan_(resolve_launcher(options_.launcher, &::getenv))
+        : options_(std::move(o))
+        , plan_(resolve_launcher(options_.launcher, &::getenv))
     {
-        struct sigaction chld{};
+        struct sigaction chld
+        {};
         if (::sigaction(SIGCHLD, nullptr, &chld) == 0 &&
             (chld.sa_handler == SIG_IGN || (chld.sa_flags & SA_NOCLDWAIT) != 0))
             throw std::logic_error("asio_pal: process pools need SIGCHLD not ignored (an ignored "
@@ -650,8 +652,7 @@ public:
             shutdown_impl(true);
         }
         catch (...)
-        {
-        }
+        {}
     }
 
 private:
@@ -912,7 +913,6 @@ private:
         changed_.notify_all();
     }
 
-
     /// Takes every queued and requeued task out (the caller cancels them without the lock).
     void take_queued_locked(std::vector<remote_task*>& out) noexcept
     {
@@ -983,7 +983,8 @@ private:
                 ar(t.entry().name, static_cast<std::uint8_t>(t.mode()));
             }
             frame.insert(frame.end(), t.arguments().begin(), t.arguments().end());
-            std::vector<char>().swap(t.arguments()); // never sent again: it fails if the worker dies
+            std::vector<char>().swap(
+                t.arguments()); // never sent again: it fails if the worker dies
             try
             {
                 end_frame(frame, at, options_.max_frame_size);
@@ -1053,7 +1054,8 @@ private:
             const direct_channel& d = *w.link.direct();
             ssize_t n;
             do // never SIGPIPE: a socket is written with MSG_NOSIGNAL, a pipe has a reader
-                n = d.sockets ? ::send(d.write_fd, p, left, MSG_NOSIGNAL) : ::write(d.write_fd, p, left);
+                n = d.sockets ? ::send(d.write_fd, p, left, MSG_NOSIGNAL)
+                              : ::write(d.write_fd, p, left);
             while (n < 0 && errno == EINTR);
             int err = n < 0 ? errno : 0;
             if (n > 0)
@@ -1134,8 +1136,8 @@ private:
             t.cancel_running();
             return false;
         }
-        std::string what = subject(w) + " " + describe_exit(exit) + " while running task '" +
-                           t.entry().name + "'";
+        std::string what =
+            subject(w) + " " + describe_exit(exit) + " while running task '" + t.entry().name + "'";
         t.fail(std::make_exception_ptr(
             worker_died_error(what, w.worker_pid(), exit.signal, exit.exit_status)));
         return false;
@@ -1252,18 +1254,17 @@ private:
             try
             {
                 w.process.emplace(executor(), c.pid);
-                w.link.connect_pipes(executor(), c.input, c.output, c.input_reader,
-                                     c.direct_write, c.direct_read);
+                w.link.connect_pipes(executor(), c.input, c.output, c.input_reader, c.direct_write,
+                                     c.direct_read);
             }
             catch (...) // no descriptor or child left behind
             {
-                for (int* fd : {&c.input, &c.output, &c.input_reader, &c.direct_write,
-                                &c.direct_read})
+                for (int* fd :
+                     {&c.input, &c.output, &c.input_reader, &c.direct_write, &c.direct_read})
                     close_fd(*fd);
                 ::kill(c.pid, SIGKILL);
                 while (::waitpid(c.pid, nullptr, 0) < 0 && errno == EINTR)
-                {
-                }
+                {}
                 throw;
             }
         }
@@ -1277,12 +1278,11 @@ private:
         else
         {
             w.token = random_nonzero_u64();
-            std::vector<std::string> command = plan_.next_command(
-                options_.worker_executable,
-                remote_worker_arguments(listen_host_, listen_port_, w.token,
-                                        options_.max_frame_size,
-                                        plan_.remote_settings.heartbeat_interval,
-                                        options_.name));
+            std::vector<std::string> command =
+                plan_.next_command(options_.worker_executable,
+                                   remote_worker_arguments(
+                                       listen_host_, listen_port_, w.token, options_.max_frame_size,
+                                       plan_.remote_settings.heartbeat_interval, options_.name));
             w.remote = true;
             w.pid = spawn_command(command, secret_line_);
             w.process.emplace(executor(), w.pid);
@@ -1355,16 +1355,16 @@ private:
     {
         if (!acceptor_->is_open())
             return;
-        acceptor_->async_accept(guarded([this](boost::system::error_code ec,
-                                               net::ip::tcp::socket socket) {
-            if (ec == net::error::operation_aborted || !acceptor_->is_open())
-                return;
-            // Connections still in their handshake are bounded, so that strangers opening many
-            // cannot take every descriptor of the program; beyond, they are closed at once.
-            if (!ec && handshaking_.size() < max_handshakes_in_progress)
-                handshake(std::make_shared<net::ip::tcp::socket>(std::move(socket)));
-            accept_next(); // a failed accept (out of descriptors) is the connection's loss
-        }));
+        acceptor_->async_accept(
+            guarded([this](boost::system::error_code ec, net::ip::tcp::socket socket) {
+                if (ec == net::error::operation_aborted || !acceptor_->is_open())
+                    return;
+                // Connections still in their handshake are bounded, so that strangers opening many
+                // cannot take every descriptor of the program; beyond, they are closed at once.
+                if (!ec && handshaking_.size() < max_handshakes_in_progress)
+                    handshake(std::make_shared<net::ip::tcp::socket>(std::move(socket)));
+                accept_next(); // a failed accept (out of descriptors) is the connection's loss
+            }));
     }
 
     /// Authenticates a connection; it becomes the link of the worker whose token it names.
@@ -1424,8 +1424,7 @@ private:
             last_refusal_ = std::move(why); // what a worker that never joins most likely met
         }
         catch (...)
-        {
-        }
+        {}
     }
 
     void attach(const worker_ptr& w, net::ip::tcp::socket socket, const handshake_peer& peer)
@@ -1461,8 +1460,7 @@ private:
     /// replaced on demand, as a worker that dies; otherwise the pool breaks, as with a local one.
     bool lost_on_the_way(const worker_process& w) const noexcept
     {
-        return w.remote && !w.link.connected() && ever_joined_ &&
-               refusals_ == w.refusals_at_launch;
+        return w.remote && !w.link.connected() && ever_joined_ && refusals_ == w.refusals_at_launch;
     }
 
     /// A worker that has not connected back after connect_timeout is killed (its command is).
@@ -1595,12 +1593,12 @@ private:
             answer(w, f);
             return;
         case frame_type::init_failed:
-        case frame_type::fini_failed: {
+        case frame_type::fini_failed:
+        {
             remote_exception_info info;
             decode(f.body, info);
             bool init = f.type == frame_type::init_failed;
-            std::string what = "asio_pal: the " +
-                               std::string(init ? "initializer" : "finalizer") +
+            std::string what = "asio_pal: the " + std::string(init ? "initializer" : "finalizer") +
                                " of process pool '" + options_.name + "' failed in " +
                                w->describe();
             std::exception_ptr cause = rebuild_exception(info);
@@ -1630,7 +1628,8 @@ private:
         std::vector<char>().swap(t->arguments()); // answered: never sent again
         auto now = std::chrono::steady_clock::now();
         w->average = update_average(
-            w->average, std::chrono::duration_cast<std::chrono::nanoseconds>(now - w->last_progress),
+            w->average,
+            std::chrono::duration_cast<std::chrono::nanoseconds>(now - w->last_progress),
             w->has_history);
         w->has_history = true;
         w->last_progress = now;
@@ -1665,10 +1664,7 @@ private:
     }
 
     /// A worker holds no task now: update the counts, then retire it or arm its idle timer.
-    void became_idle(const worker_ptr& w)
-    {
-        after_idle(w, idle_books(w));
-    }
+    void became_idle(const worker_ptr& w) { after_idle(w, idle_books(w)); }
 
     /// The bookkeeping half of became_idle (counts, and the worker lendable to run()); returns
     /// whether the worker is to retire now.
@@ -1743,25 +1739,25 @@ private:
     {
         auto armed = std::chrono::steady_clock::now();
         w->idle_timer.expires_at(saturating_add(armed, after));
-        w->idle_timer.async_wait(guarded([this, w, armed,
-                                          sent = w->sent](boost::system::error_code ec) {
-            if (ec || w->sent != sent || !w->in_flight.empty() ||
-                w->state != worker_process::phase::ready)
-                return;
-            std::chrono::nanoseconds again{0};
-            {
-                lock_type lock(mutex_);
-                if (w->leased)
-                    again = *options_.idle_timeout;
-                else if (w->last_lease_end > armed)
-                    again = saturating_add(w->last_lease_end, *options_.idle_timeout) -
-                            std::chrono::steady_clock::now();
-            }
-            if (again.count() > 0)
-                arm_idle_timer(w, again);
-            else
-                retire(w);
-        }));
+        w->idle_timer.async_wait(
+            guarded([this, w, armed, sent = w->sent](boost::system::error_code ec) {
+                if (ec || w->sent != sent || !w->in_flight.empty() ||
+                    w->state != worker_process::phase::ready)
+                    return;
+                std::chrono::nanoseconds again{0};
+                {
+                    lock_type lock(mutex_);
+                    if (w->leased)
+                        again = *options_.idle_timeout;
+                    else if (w->last_lease_end > armed)
+                        again = saturating_add(w->last_lease_end, *options_.idle_timeout) -
+                                std::chrono::steady_clock::now();
+                }
+                if (again.count() > 0)
+                    arm_idle_timer(w, again);
+                else
+                    retire(w);
+            }));
     }
 
     /// Tells an idle worker to run its finalizer and exit.
@@ -1817,11 +1813,9 @@ private:
         {
             for (const worker_ptr& w : workers_)
             {
-                if (w->state != worker_process::phase::ready || w->failed || w->exited ||
-                    w->eof)
+                if (w->state != worker_process::phase::ready || w->failed || w->exited || w->eof)
                     continue;
-                std::size_t limit =
-                    pass == 0 ? 1 : in_flight_limit(w->average, w->has_history);
+                std::size_t limit = pass == 0 ? 1 : in_flight_limit(w->average, w->has_history);
                 std::size_t room =
                     dispatch_capacity(w->in_flight.size(), limit, w->sent + w->direct_runs.load(),
                                       options_.max_tasks_per_worker);
@@ -1899,9 +1893,9 @@ private:
             }
             catch (const std::exception& e)
             {
-                t->fail(std::make_exception_ptr(protocol_error(
-                    "asio_pal: the arguments of task '" + t->entry().name +
-                    "' do not fit in a frame: " + e.what())));
+                t->fail(std::make_exception_ptr(
+                    protocol_error("asio_pal: the arguments of task '" + t->entry().name +
+                                   "' do not fit in a frame: " + e.what())));
                 t->state().release();
                 continue;
             }
@@ -2081,8 +2075,8 @@ private:
             remote_task* head = w->in_flight.front().task;
             std::string what = subject(*w) + " " + w->ending() + " while running task '" +
                                head->entry().name + "'";
-            head->fail(std::make_exception_ptr(worker_died_error(
-                what, w->worker_pid(), w->exit.signal, w->exit.exit_status)));
+            head->fail(std::make_exception_ptr(
+                worker_died_error(what, w->worker_pid(), w->exit.signal, w->exit.exit_status)));
             head->state().release();
             for (auto it = w->in_flight.begin() + 1; it != w->in_flight.end(); ++it)
                 rest.push_back(it->task);
@@ -2105,8 +2099,7 @@ private:
                     requeued_.push_front(*r);
                 pending_ += rest.size();
                 requeued = !rest.empty();
-                if (w->state == worker_process::phase::starting && !broken_ &&
-                    !lost_on_the_way(*w))
+                if (w->state == worker_process::phase::starting && !broken_ && !lost_on_the_way(*w))
                     startup_failure = std::make_exception_ptr(broken_pool_error(
                         subject(*w) + " " + w->ending() +
                         " before it was ready (does its main() call asio_pal::run_worker?)" +
@@ -2149,10 +2142,10 @@ private:
             }
         }
         if (all_gone)
-            break_pool(std::make_exception_ptr(broken_pool_error(
-                "asio_pal: every worker of process pool '" + options_.name +
-                "' has ended (" + w->describe() + " was the last: it " + w->ending() +
-                "), and its launcher starts no others")));
+            break_pool(std::make_exception_ptr(
+                broken_pool_error("asio_pal: every worker of process pool '" + options_.name +
+                                  "' has ended (" + w->describe() + " was the last: it " +
+                                  w->ending() + "), and its launcher starts no others")));
     }
 
     /// A running task was cancelled: stop it in its worker, or skip it there if not started.
@@ -2175,7 +2168,8 @@ private:
                 }
                 else
                 {
-                    union sigval v{};
+                    union sigval v
+                    {};
                     v.sival_int = static_cast<int>(static_cast<std::uint32_t>(seq));
                     ::sigqueue(w->pid, cancel_signal(), v);
                 }
@@ -2225,7 +2219,6 @@ private:
         gate_->closed = true;
     }
 
-
     const process_pool_options options_;
     launch_plan plan_; // strand only, after the constructor
     std::shared_ptr<io_gate> gate_ = std::make_shared<io_gate>();
@@ -2267,7 +2260,7 @@ private:
     // Connections in their handshake: closed when the pool stops, so that none keeps the I/O
     // thread (and the destructor) waiting for its timeout.
     std::set<std::shared_ptr<net::ip::tcp::socket>> handshaking_;
-    bool ever_joined_ = false; // a remote worker connected once
+    bool ever_joined_ = false;                 // a remote worker connected once
     std::vector<std::uint64_t> preset_tokens_; // a preset_launcher's workers, in order
     std::size_t next_preset_ = 0;
     compatibility_facts facts_;
@@ -2278,24 +2271,23 @@ private:
 
 } // namespace detail
 
-process_pool::process_pool() : process_pool(process_pool_options{}) {}
+process_pool::process_pool()
+    : process_pool(process_pool_options{})
+{}
 
 process_pool::process_pool(std::size_t max_workers)
     : process_pool(process_pool_options{.max_workers = max_workers})
-{
-}
+{}
 
 process_pool::process_pool(process_pool_options options)
     : core_(std::make_unique<detail::process_pool_core>(
           detail::resolve_process_options(std::move(options)), std::nullopt))
-{
-}
+{}
 
 process_pool::process_pool(const executor_type& io, process_pool_options options)
     : core_(std::make_unique<detail::process_pool_core>(
           detail::resolve_process_options(std::move(options)), io))
-{
-}
+{}
 
 process_pool::~process_pool()
 {
@@ -2385,8 +2377,7 @@ void process_pool::test() const
     for (int v : replica.map(&detail::probe_task, std::vector<int>{1, 2, 3}))
         mapped += v;
     int starmapped = 0;
-    for (int v : replica.starmap(&detail::probe_task,
-                                 std::vector<std::tuple<int>>{{2}, {3}}))
+    for (int v : replica.starmap(&detail::probe_task, std::vector<std::tuple<int>>{{2}, {3}}))
         starmapped += v;
     replica.join(); // the worker runs its finalizer and exits
     replica.check();

@@ -21,21 +21,21 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <chrono>
-#include <mutex>
-#include <thread>
 #include <charconv>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace asio_pal {
@@ -125,9 +125,10 @@ class worker_session
 {
 public:
     worker_session(std::size_t max_frame, std::string pool)
-        : max_frame_(max_frame), pool_(std::move(pool)), decoder_(max_frame)
-    {
-    }
+        : max_frame_(max_frame)
+        , pool_(std::move(pool))
+        , decoder_(max_frame)
+    {}
 
     /// Serves until told to quit (returns its exit status) or the parent goes away.
     /// A remote worker's second connection (fd 5): run()'s short cut sends its tasks there,
@@ -174,7 +175,8 @@ private:
     {
         switch (f.type)
         {
-        case frame_type::init: {
+        case frame_type::init:
+        {
             std::string init_name, fini_name;
             std::vector<char> init_args;
             decode(f.body, init_name, init_args, fini_name, fini_args_);
@@ -198,7 +200,8 @@ private:
         case frame_type::direct_task:
             run_task(f, worker_direct_fd);
             return std::nullopt;
-        case frame_type::quit: {
+        case frame_type::quit:
+        {
             if (!fini_name_.empty())
             {
                 if (std::exception_ptr e = call(fini_name_, fini_args_))
@@ -238,10 +241,9 @@ private:
     {
         const task_entry* e = find_task(std::string_view(name));
         if (!e)
-            throw unregistered_task_error("asio_pal: task '" + name +
-                                          "' is not registered in the worker executable " +
-                                          executable_name() +
-                                          " (add ASIO_PAL_REGISTER_TASK there too)");
+            throw unregistered_task_error(
+                "asio_pal: task '" + name + "' is not registered in the worker executable " +
+                executable_name() + " (add ASIO_PAL_REGISTER_TASK there too)");
         return *e;
     }
 
@@ -310,9 +312,9 @@ private:
             }
             catch (const std::exception& e)
             {
-                failure = std::make_exception_ptr(protocol_error(
-                    "asio_pal: the result of task '" + name + "' does not fit in a frame: " +
-                    e.what()));
+                failure = std::make_exception_ptr(
+                    protocol_error("asio_pal: the result of task '" + name +
+                                   "' does not fit in a frame: " + e.what()));
             }
         }
         if (failure)
@@ -342,8 +344,8 @@ private:
             at = begin_frame(out_, type, seq);
             {
                 byte_output_archive ar(out_);
-                ar(capture_exception(std::make_exception_ptr(protocol_error(too_big.what())),
-                                     task, ::getpid()));
+                ar(capture_exception(std::make_exception_ptr(protocol_error(too_big.what())), task,
+                                     ::getpid()));
             }
             end_frame(out_, at, max_frame_);
         }
@@ -414,14 +416,6 @@ bool parse_number(const char* s, std::uint64_t& out) noexcept
     return ec == std::errc() && p == v.data() + v.size();
 }
 
-/// Moves `fd` to a descriptor above the protocol's, close-on-exec; -1 on failure.
-int above_protocol(int fd) noexcept
-{
-    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, worker_direct_fd + 1);
-    ::close(fd);
-    return moved;
-}
-
 /**
  * The thread between a remote worker's connection and its serving thread, which reads fd 3
  * as a local worker does: it forwards the pool's frames to fd 3 (a pipe), acts on cancel
@@ -459,7 +453,8 @@ int above_protocol(int fd) noexcept
             continue;
         if ((pfd[1].revents & (POLLOUT | POLLERR | POLLHUP)) != 0)
         {
-            ssize_t n = ::write(to_serving, pending.data() + pending_at, pending.size() - pending_at);
+            ssize_t n =
+                ::write(to_serving, pending.data() + pending_at, pending.size() - pending_at);
             if (n > 0)
                 pending_at += static_cast<std::size_t>(n);
             else if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -551,8 +546,8 @@ int run_remote_worker(char** argv)
 } // namespace
 
 int serve_pool_at(const std::string& host, std::uint16_t port, const std::string& secret_hex,
-                  std::uint64_t token, std::size_t max_frame,
-                  std::chrono::milliseconds heartbeat, const std::string& pool)
+                  std::uint64_t token, std::size_t max_frame, std::chrono::milliseconds heartbeat,
+                  const std::string& pool)
 {
     int connection = -1;
     int direct = -1;
@@ -581,8 +576,7 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
                                                    std::chrono::seconds(10));
                 }
                 catch (const std::exception&)
-                {
-                }
+                {}
                 break;
             }
             catch (const handshake_error& e)
@@ -607,10 +601,10 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
     // First everything above the protocol's descriptors, so that no dup3 onto 3, 4 or 5
     // replaces a descriptor still to be moved.
     int pipe_fds[2];
-    if ((direct >= 0 && (direct = above_protocol(direct)) < 0) ||
-        ::pipe2(pipe_fds, O_CLOEXEC) != 0 || (connection = above_protocol(connection)) < 0 ||
-        (pipe_fds[0] = above_protocol(pipe_fds[0])) < 0 ||
-        (pipe_fds[1] = above_protocol(pipe_fds[1])) < 0 ||
+    if ((direct >= 0 && (direct = above_protocol_fds(direct)) < 0) ||
+        ::pipe2(pipe_fds, O_CLOEXEC) != 0 || (connection = above_protocol_fds(connection)) < 0 ||
+        (pipe_fds[0] = above_protocol_fds(pipe_fds[0])) < 0 ||
+        (pipe_fds[1] = above_protocol_fds(pipe_fds[1])) < 0 ||
         ::dup3(pipe_fds[0], worker_input_fd, O_CLOEXEC) < 0 ||
         ::dup3(connection, worker_output_fd, O_CLOEXEC) < 0 ||
         ::fcntl(pipe_fds[1], F_SETFL, O_NONBLOCK) != 0)
@@ -707,7 +701,8 @@ int run_worker(int argc, char** argv)
         std::fprintf(stderr, "asio_pal: run_worker: protocol descriptors missing\n");
         return 64;
     }
-    struct sigaction sa{};
+    struct sigaction sa
+    {};
     sa.sa_sigaction = &on_cancel_signal;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);

@@ -198,18 +198,25 @@ std::string absolute_executable(const std::string& exe)
     return buf;
 }
 
-namespace {
-
-/// Moves `fd` above the protocol fds, so that dup2 onto 3, 4 and 5 never meets itself.
-int above_protocol_fds(int fd)
+int above_protocol_fds(int fd) noexcept
 {
     if (fd > worker_direct_fd)
         return fd;
     int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, worker_direct_fd + 1);
     int saved = errno;
     ::close(fd);
+    errno = saved;
+    return moved;
+}
+
+namespace {
+
+/// above_protocol_fds, throwing when it fails.
+int moved_above_protocol_fds(int fd)
+{
+    int moved = above_protocol_fds(fd);
     if (moved < 0)
-        throw std::system_error(saved, std::generic_category(), "asio_pal: fcntl");
+        throw std::system_error(errno, std::generic_category(), "asio_pal: fcntl");
     return moved;
 }
 
@@ -281,7 +288,7 @@ spawned_child spawn_local_worker(const std::vector<std::string>& argv)
         throw std::system_error(errno, std::generic_category(), "asio_pal: pipe2");
     for (int* fd :
          {&to_child[0], &to_child[1], &from_child[0], &from_child[1], &direct[0], &direct[1]})
-        *fd = above_protocol_fds(*fd);
+        *fd = moved_above_protocol_fds(*fd);
     // Before the spawn, so that a failure here leaves no child behind.
     // Non-blocking input: the pool writes it itself, from its handlers.
     direct_write = ::fcntl(to_child[1], F_DUPFD_CLOEXEC, worker_direct_fd + 1);
@@ -316,7 +323,7 @@ pid_t spawn_command(const std::vector<std::string>& argv, const std::string& std
         static_cast<ssize_t>(stdin_text.size()))
         throw std::system_error(errno, std::generic_category(), "asio_pal: write");
     close_fd(in[1]);
-    int reader = above_protocol_fds(std::exchange(in[0], -1));
+    int reader = moved_above_protocol_fds(std::exchange(in[0], -1));
     in[0] = reader;
     return spawn_with(argv, {{in[0], 0}}, 3);
 }
