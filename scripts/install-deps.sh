@@ -25,7 +25,7 @@ packages=(
     clang
     libclang-rt-14-dev
     python3
-    libssl-dev # libcrypto: the HMAC of remote workers' handshake
+    libssl-dev # libcrypto and libssl: the handshake's HMAC, optional TLS for remote workers
 )
 cluster_packages=()
 for word in "$@"; do

@@ -20,6 +20,27 @@
 namespace asio_pal {
 
 /**
+ * TLS between a pool and its remote workers, on top of the handshake's HMAC, which proves the
+ * secret but leaves the task bytes after it in the clear and unauthenticated. With TLS they are
+ * encrypted and integrity-protected on the wire (TLS 1.3 only), so a peer that can read or
+ * rewrite the traffic learns nothing of the tasks and cannot take a connection over.
+ *
+ * The pool is the TLS server. Workers need no CA file: they pin the pool's certificate by its
+ * SHA-256 fingerprint, which reaches them with the secret (their standard input, or the MPI
+ * rendezvous), and refuse any other. Without files the pool makes a fresh key pair (EC P-256)
+ * and a self-signed certificate in memory, one per pool, never written anywhere.
+ */
+struct tls_options
+{
+    bool enabled = false;
+    /// PEM certificate (chain) the pool presents; empty: an ephemeral self-signed one. Workers
+    /// pin its first certificate, so no CA is consulted either way.
+    std::string certificate_file{};
+    /// PEM private key of certificate_file; given both or neither.
+    std::string private_key_file{};
+};
+
+/**
  * How a pool meets workers that connect back to it. A worker is started with the address to
  * connect to and a launch token on its command line, and the pool's secret on its standard
  * input (never its command line, which `ps` shows). Before any task byte crosses, both sides
@@ -41,6 +62,8 @@ struct remote_options
     /// A worker that sent nothing for this long is taken for dead (its node hung, or the link
     /// is cut): its task fails with worker_died_error and it is replaced.
     std::chrono::milliseconds heartbeat_timeout = std::chrono::seconds(10);
+    /// Encrypt the connections (off: only the handshake is authenticated).
+    tls_options tls{};
 };
 
 /// Workers are child processes of this one, talking over pipes: the default.
@@ -92,6 +115,9 @@ struct rendezvous_info
     std::size_t max_frame_size = 0;
     std::chrono::milliseconds heartbeat_interval{0};
     std::string pool_name;
+    /// SHA-256 of the pool's TLS certificate, 64 hex digits, for the workers to pin; empty:
+    /// plain TCP. Hand it over with the secret.
+    std::string tls_fingerprint{};
 };
 
 /**

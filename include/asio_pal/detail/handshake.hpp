@@ -375,10 +375,15 @@ public:
  * the protocol or closes the connection, when `timeout` passes (code timed_out), or when no
  * address of `host` accepts the connection (the system's code). The name lookup (getaddrinfo)
  * is not bounded by `timeout`. Writes with MSG_NOSIGNAL: no SIGPIPE.
+ *
+ * With a `tls_fingerprint_hex`, the connection is TLS first (tls_client_tunnel: the pool's
+ * certificate pinned by that fingerprint), and the handshake and what follows run over the
+ * tunnel's plaintext end, which is what is returned (a local stream socket then).
  */
 int connect_and_handshake(const std::string& host, std::uint16_t port,
                           const handshake_secret& secret, const compatibility_facts& facts,
-                          std::uint64_t token, std::chrono::milliseconds timeout);
+                          std::uint64_t token, std::chrono::milliseconds timeout,
+                          std::string_view tls_fingerprint_hex = {});
 
 /**
  * The worker's side of the handshake over `fd`, a connected stream socket (left open, its flags

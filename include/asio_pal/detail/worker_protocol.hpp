@@ -61,7 +61,8 @@ std::vector<std::string> worker_arguments(const std::string& executable, pid_t p
 
 /// Arguments of a worker that connects back over TCP (after its executable): marker, protocol version,
 /// "connect", host, port, launch token, frame limit, heartbeat interval in ms, pool name. Its
-/// standard input carries the pool's secret (a hex line).
+/// standard input carries the pool's secret line (make_secret_line: the secret in hex, and the
+/// TLS fingerprint to pin when the pool uses TLS).
 std::vector<std::string> remote_worker_arguments(const std::string& host, std::uint16_t port,
                                                  std::uint64_t token, std::size_t max_frame_size,
                                                  std::chrono::milliseconds heartbeat,
@@ -70,11 +71,12 @@ std::vector<std::string> remote_worker_arguments(const std::string& host, std::u
 /**
  * Connects to the pool at `host`:`port`, proves the secret (hexadecimal) with launch `token`,
  * then serves it as a worker until retired (returns 0) or the connection ends (exits). Returns
- * 69 when it cannot join; says why on stderr.
+ * 69 when it cannot join; says why on stderr. With a `tls_fingerprint_hex` (64 hex digits) both
+ * connections are TLS, the pool's certificate pinned by that SHA-256 fingerprint.
  */
 int serve_pool_at(const std::string& host, std::uint16_t port, const std::string& secret_hex,
                   std::uint64_t token, std::size_t max_frame, std::chrono::milliseconds heartbeat,
-                  const std::string& pool);
+                  const std::string& pool, const std::string& tls_fingerprint_hex = {});
 
 /// The launch token of a remote worker's second connection, which carries the replies of
 /// process_pool::run's short cut: derived from the first's.

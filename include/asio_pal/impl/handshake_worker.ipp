@@ -9,6 +9,7 @@
 #define ASIO_PAL_IMPL_HANDSHAKE_WORKER_IPP
 
 #include "asio_pal/detail/handshake.hpp"
+#include "asio_pal/detail/tls_tunnel.hpp"
 
 #include <boost/asio/error.hpp>
 
@@ -143,7 +144,8 @@ void worker_handshake(int fd, handshake_connector& connector, std::string_view p
 
 int connect_and_handshake(const std::string& host, std::uint16_t port,
                           const handshake_secret& secret, const compatibility_facts& facts,
-                          std::uint64_t token, std::chrono::milliseconds timeout)
+                          std::uint64_t token, std::chrono::milliseconds timeout,
+                          std::string_view tls_fingerprint_hex)
 {
     const clock::time_point deadline = clock::now() + timeout;
     const std::string peer = "the pool at " + host + ":" + std::to_string(port);
@@ -203,6 +205,12 @@ int connect_and_handshake(const std::string& host, std::uint16_t port,
         int one = 1;
         // Small request-reply messages: waiting to fill a segment would only add latency.
         (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (!tls_fingerprint_hex.empty())
+        {
+            guard.fd = -1; // the tunnel takes it
+            fd = tls_client_tunnel(fd, tls_fingerprint_hex, peer, deadline);
+            guard.fd = fd;
+        }
         run_worker_handshake(fd, connector, peer, deadline, timeout);
         int flags = ::fcntl(fd, F_GETFL);
         if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0)

@@ -75,7 +75,8 @@ preset_launcher mpi_workers::launcher(remote_options remote)
             detail::byte_output_archive ar(bytes);
             ar(info.host, info.port, info.secret_hex, info.tokens,
                static_cast<std::uint64_t>(info.max_frame_size),
-               static_cast<std::int64_t>(info.heartbeat_interval.count()), info.pool_name);
+               static_cast<std::int64_t>(info.heartbeat_interval.count()), info.pool_name,
+               info.tls_fingerprint);
         }
         int size = static_cast<int>(bytes.size());
         check_mpi(MPI_Bcast(&size, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast");
@@ -104,7 +105,7 @@ int mpi_workers::run_worker()
         std::uint64_t max_frame = 0;
         std::int64_t heartbeat = 0;
         detail::decode(bytes, info.host, info.port, info.secret_hex, info.tokens, max_frame,
-                       heartbeat, info.pool_name);
+                       heartbeat, info.pool_name, info.tls_fingerprint);
         info.max_frame_size = static_cast<std::size_t>(max_frame);
         info.heartbeat_interval = std::chrono::milliseconds(heartbeat);
         if (info.tokens.size() != static_cast<std::size_t>(size_ - 1))
@@ -119,7 +120,8 @@ int mpi_workers::run_worker()
     }
     return detail::serve_pool_at(info.host, info.port, info.secret_hex,
                                  info.tokens[static_cast<std::size_t>(rank_ - 1)],
-                                 info.max_frame_size, info.heartbeat_interval, info.pool_name);
+                                 info.max_frame_size, info.heartbeat_interval, info.pool_name,
+                                 info.tls_fingerprint);
 }
 
 } // namespace asio_pal

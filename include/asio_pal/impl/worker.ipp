@@ -12,6 +12,7 @@
 #include "asio_pal/detail/process_policy.hpp"
 #include "asio_pal/detail/remote_exception.hpp"
 #include "asio_pal/detail/task_registry.hpp"
+#include "asio_pal/detail/tls_tunnel.hpp"
 #include "asio_pal/detail/wire.hpp"
 #include "asio_pal/detail/worker_protocol.hpp"
 #include "asio_pal/error.hpp"
@@ -499,7 +500,7 @@ std::string read_secret_line(std::chrono::milliseconds timeout)
 {
     std::string line;
     auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (line.size() < 256)
+    while (line.size() <= max_secret_line_size)
     {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
@@ -528,26 +529,27 @@ int run_remote_worker(char** argv)
         std::fprintf(stderr, "asio_pal: run_worker: malformed command line\n");
         return 64;
     }
-    std::string secret;
+    secret_line secret;
     try
     {
-        secret = read_secret_line(std::chrono::seconds(60));
+        secret = parse_secret_line(read_secret_line(std::chrono::seconds(60)));
     }
     catch (const std::exception& e)
     {
         std::fprintf(stderr, "asio_pal: worker %d: %s\n", static_cast<int>(::getpid()), e.what());
         return 69;
     }
-    return serve_pool_at(argv[4], static_cast<std::uint16_t>(port), secret, token,
+    return serve_pool_at(argv[4], static_cast<std::uint16_t>(port), secret.secret_hex, token,
                          static_cast<std::size_t>(max_frame),
-                         std::chrono::milliseconds(heartbeat_ms), argv[9]);
+                         std::chrono::milliseconds(heartbeat_ms), argv[9],
+                         secret.tls_fingerprint_hex);
 }
 
 } // namespace
 
 int serve_pool_at(const std::string& host, std::uint16_t port, const std::string& secret_hex,
                   std::uint64_t token, std::size_t max_frame, std::chrono::milliseconds heartbeat,
-                  const std::string& pool)
+                  const std::string& pool, const std::string& tls_fingerprint_hex)
 {
     int connection = -1;
     int direct = -1;
@@ -567,13 +569,14 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
                 auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                     give_up - std::chrono::steady_clock::now());
                 connection = connect_and_handshake(host, port, secret, facts, token,
-                                                   std::max(left, std::chrono::milliseconds(1)));
+                                                   std::max(left, std::chrono::milliseconds(1)),
+                                                   tls_fingerprint_hex);
                 // The second connection carries the replies of run()'s short cut. Without it
                 // (refused, or the network fails now) the pool's run() uses the first.
                 try
                 {
                     direct = connect_and_handshake(host, port, secret, facts, direct_token(token),
-                                                   std::chrono::seconds(10));
+                                                   std::chrono::seconds(10), tls_fingerprint_hex);
                 }
                 catch (const std::exception&)
                 {}
@@ -594,6 +597,7 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
         std::fprintf(stderr, "asio_pal: worker %d cannot join the pool at %s:%u: %s\n",
                      static_cast<int>(::getpid()), host.c_str(), static_cast<unsigned>(port),
                      e.what());
+        stop_tls_client_tunnels();
         return 69;
     }
     // The serving thread reads fd 3 and writes fd 4, as in a local worker: fd 3 is a pipe the
@@ -627,7 +631,10 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
     worker_session session(max_frame, pool);
     if (direct >= 0)
         session.serve_direct_connection();
-    return session.serve();
+    int status = session.serve();
+    // Retired: the pumps stop before the process exits, not while OpenSSL is cleaned up.
+    stop_tls_client_tunnels();
+    return status;
 }
 
 std::vector<std::string> remote_worker_arguments(const std::string& host, std::uint16_t port,

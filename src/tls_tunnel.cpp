@@ -1,0 +1,5 @@
+//
+// src/tls_tunnel.cpp
+//
+
+#include "asio_pal/impl/tls_tunnel.ipp"
