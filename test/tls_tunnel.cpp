@@ -432,16 +432,24 @@ struct tls_pool
         int fd = -1; // the plaintext end, released from its socket
     };
 
+    // What async_tls_tunnel returned for the last connection accept_one accepted.
+    std::future<std::function<void()>> abort_of_last;
+
     std::future<accepted> accept_one(std::chrono::milliseconds handshake_timeout)
     {
         auto promise = std::make_shared<std::promise<accepted>>();
         auto future = promise->get_future();
-        net::post(io, [this, promise, handshake_timeout] {
-            listener.async_accept([this, promise,
-                                   handshake_timeout](boost::system::error_code ec, tcp::socket s) {
+        auto abort = std::make_shared<std::promise<std::function<void()>>>();
+        abort_of_last = abort->get_future();
+        net::post(io, [this, promise, abort, handshake_timeout] {
+            listener.async_accept([this, promise, abort, handshake_timeout](
+                                      boost::system::error_code ec, tcp::socket s) {
                 if (ec)
+                {
+                    abort->set_value([] {});
                     return promise->set_value({ec, -1});
-                d::async_tls_tunnel(
+                }
+                abort->set_value(d::async_tls_tunnel(
                     identity, std::move(s), handshake_timeout,
                     [promise](boost::system::error_code ec,
                               net::local::stream_protocol::socket plain) {
@@ -449,7 +457,7 @@ struct tls_pool
                         if (!ec)
                             a.fd = plain.release();
                         promise->set_value(a);
-                    });
+                    }));
             });
         });
         return future;
@@ -689,6 +697,35 @@ BOOST_AUTO_TEST_CASE(a_silent_client_fails_after_the_handshake_timeout)
     auto a = get(accepted);
     BOOST_TEST((a.ec == net::error::timed_out));
     BOOST_TEST(reads_end(client.fd));
+}
+
+BOOST_AUTO_TEST_CASE(abandoning_a_handshake_in_progress_fails_it_at_once)
+{
+    tls_pool pool;
+    auto accepted = pool.accept_one(60s);
+    fd_guard client{connect_tcp(pool.port)};
+    BOOST_TEST_REQUIRE((pool.abort_of_last.wait_for(60s) == std::future_status::ready));
+    auto abort = pool.abort_of_last.get();
+    abort();
+    auto a = get(accepted);
+    BOOST_TEST((a.ec == net::error::operation_aborted));
+    BOOST_TEST(reads_end(client.fd));
+    abort(); // again, once ended: nothing
+}
+
+BOOST_AUTO_TEST_CASE(abandoning_a_running_tunnel_ends_both_sides)
+{
+    tls_pool pool;
+    auto accepted = pool.accept_one(30s);
+    fd_guard client{connect_tls(pool.port, pool.identity.fingerprint_hex())};
+    auto a = get(accepted);
+    BOOST_TEST_REQUIRE(!a.ec);
+    fd_guard server{a.fd};
+    BOOST_TEST_REQUIRE((pool.abort_of_last.wait_for(60s) == std::future_status::ready));
+    pool.abort_of_last.get()();
+    BOOST_TEST(reads_end(server.fd));
+    BOOST_TEST(reads_end(client.fd));
+    d::stop_tls_client_tunnels();
 }
 
 BOOST_AUTO_TEST_CASE(a_client_that_hangs_up_fails_the_handshake)

@@ -100,9 +100,16 @@ using tls_tunnel_handler =
  * down for writing and closes it when the worker closes too, or `handshake_timeout` later.
  * Its handlers run on a strand of `tcp`'s executor. Destroying the io_context with tunnels
  * still running releases them.
+ *
+ * Returns a function that abandons the tunnel, callable from any thread while the io_context
+ * lives, any number of times, also once the tunnel has ended: a handshake in progress then fails with
+ * boost::asio::error::operation_aborted; a running tunnel closes both its ends at once (what a
+ * pool that stops does to connections still in their handshake).
  */
-void async_tls_tunnel(tls_server_identity& identity, boost::asio::ip::tcp::socket tcp,
-                      std::chrono::milliseconds handshake_timeout, tls_tunnel_handler handler);
+std::function<void()> async_tls_tunnel(tls_server_identity& identity,
+                                       boost::asio::ip::tcp::socket tcp,
+                                       std::chrono::milliseconds handshake_timeout,
+                                       tls_tunnel_handler handler);
 
 // ---------------------------------------------------------------------------------------------
 // Worker side: the TLS client, blocking until the tunnel runs

@@ -293,6 +293,7 @@ struct tunnel : std::enable_shared_from_this<tunnel>
     std::chrono::milliseconds linger;
     bool handshake_done = false;
     bool timed_out = false;
+    bool aborted = false;
     std::vector<char> down; // TLS to plain
     std::vector<char> up;   // plain to TLS
 };
@@ -394,8 +395,9 @@ const std::string& tls_server_identity::fingerprint_hex() const noexcept
     return state_->fingerprint;
 }
 
-void async_tls_tunnel(tls_server_identity& identity, tcp::socket tcp,
-                      std::chrono::milliseconds handshake_timeout, tls_tunnel_handler handler)
+std::function<void()> async_tls_tunnel(tls_server_identity& identity, tcp::socket tcp,
+                                       std::chrono::milliseconds handshake_timeout,
+                                       tls_tunnel_handler handler)
 {
     net::any_io_executor user_executor = tcp.get_executor();
     // A strand of its own: the two directions' handlers touch one SSL object, whatever the
@@ -421,7 +423,7 @@ void async_tls_tunnel(tls_server_identity& identity, tcp::socket tcp,
         net::post(user_executor, [h = std::move(handler), ec, user_executor]() {
             h(ec, local_socket(user_executor));
         });
-        return;
+        return [] {};
     }
     const auto& state = identity.get();
     auto t = std::make_shared<tunnel>(state, state->context, std::move(stranded), handshake_timeout);
@@ -442,6 +444,8 @@ void async_tls_tunnel(tls_server_identity& identity, tcp::socket tcp,
                 t->timer.cancel();
                 if (t->timed_out)
                     ec = net::error::timed_out;
+                else if (t->aborted)
+                    ec = net::error::operation_aborted;
                 local_socket user(user_executor);
                 if (!ec)
                 {
@@ -463,6 +467,16 @@ void async_tls_tunnel(tls_server_identity& identity, tcp::socket tcp,
                           });
             });
     });
+    return [weak = std::weak_ptr<tunnel>(t), executor = t->tls.get_executor()] {
+        net::post(executor, [weak] {
+            if (auto t = weak.lock())
+            {
+                if (!t->handshake_done)
+                    t->aborted = true;
+                t->close_all();
+            }
+        });
+    };
 }
 
 // ---------------------------------------------------------------------------------------------
