@@ -10,13 +10,16 @@
 #define ASIO_PAL_DETAIL_WORKER_LAUNCHER_HPP
 
 #include "asio_pal/detail/worker_link.hpp"
+#include "asio_pal/detail/worker_process.hpp"
 #include "asio_pal/launcher.hpp"
+#include "asio_pal/process_pool.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -93,6 +96,109 @@ spawned_child spawn_local_worker(const std::vector<std::string>& argv);
  * closed in it. Returns its pid.
  */
 pid_t spawn_command(const std::vector<std::string>& argv, const std::string& stdin_text);
+
+/**
+ * What the pool core hears from its launcher, on the strand, through the pool's gate.
+ */
+class launcher_events
+{
+public:
+    /// `w`'s link is up: the core reads it and sends what waits (its init frame).
+    virtual void worker_linked(const worker_ptr& w) = 0;
+    /// `w`'s second connection, run()'s short cut (an fd, owned from then on).
+    virtual void worker_linked_direct(worker_process& w, int fd) = 0;
+    /// `w`'s process was reaped (`status`: its raw wait status, when known).
+    virtual void worker_ended(const worker_ptr& w, std::optional<int> status) = 0;
+    /// `w` has no process of its own and its launcher stopped it: it counts as ended at once.
+    /// Called inside launcher::stop.
+    virtual void worker_gone(worker_process& w) noexcept = 0;
+    /// The launcher gives up on `w` (`why`: a timeout); the core stops it.
+    virtual void worker_lost(const worker_ptr& w, std::string why) = 0;
+
+protected:
+    ~launcher_events() = default;
+};
+
+/**
+ * How a pool's workers start and how their end is known: a child here, a command whose worker
+ * connects back, or a fixed set an engine started. The pool core holds one without knowing
+ * which. Strand only, except where said.
+ */
+class launcher
+{
+public:
+    virtual ~launcher() = default;
+
+    /// Starts accepting or watching (after the pool's I/O runs).
+    virtual void start() {}
+    /// Starts `w`: its link is up when this returns (a child), or comes with worker_linked.
+    /// Throws when it cannot be started.
+    virtual void launch(const worker_ptr& w) = 0;
+    /// Stops `w` now, whatever it does: no-op once it ended. Also without the executor.
+    virtual void stop(worker_process& w) noexcept = 0;
+    /// The link of `w` ended (it closed, or broke).
+    virtual void link_ended(worker_process& w) noexcept { (void)w; }
+    /// The pool stops without its executor: drops the handles that watch `w`, then reap()
+    /// waits for it (nullopt: nothing to wait for, or unknown).
+    virtual void abandon(worker_process& w) noexcept { (void)w; }
+    virtual std::optional<int> reap(worker_process& w) noexcept
+    {
+        (void)w;
+        return std::nullopt;
+    }
+    /// The pool forgets `w` (it ended): nothing of the launcher refers to it any longer.
+    virtual void forget(worker_process& w) noexcept { (void)w; }
+
+    /// "worker process 123", with its host when remote: the subject of every message on it.
+    virtual std::string describe(const worker_process& w) const = 0;
+    /// How it ended, for a message: "killed by signal 9 (SIGKILL)", "lost its connection".
+    virtual std::string ending(const worker_process& w) const = 0;
+    /// The pid its worker_died_error names: the worker's own, wherever it runs.
+    virtual pid_t worker_pid(const worker_process& w) const noexcept = 0;
+
+    /// How many of `n` more workers it can start (a fixed set: those not started yet).
+    virtual std::size_t can_launch(std::size_t n) const noexcept { return n; }
+    /// How many workers the pool starts at once (a fixed set: all of them).
+    virtual std::size_t launch_at_once() const noexcept { return 0; }
+    /// Whether a worker that ends is replaced; if not, lost_for_good() tells of each.
+    virtual bool replaces_workers() const noexcept { return true; }
+    virtual void lost_for_good() {}
+    /// Whether a worker that ended before it was ready was lost on its way (a network down, a
+    /// host slow to start it) rather than a sign of a broken setup; and what else to say then.
+    virtual bool lost_on_the_way(const worker_process& w) const noexcept
+    {
+        (void)w;
+        return false;
+    }
+    virtual std::string startup_hint(const worker_process& w) const
+    {
+        (void)w;
+        return {};
+    }
+    /// Asks `w` to stop the task it runs with sequence number `seq` by a signal; false when
+    /// signals cannot reach it (another machine): the core sends a cancel frame instead.
+    virtual bool signal_cancel(worker_process& w, std::uint64_t seq) noexcept
+    {
+        (void)w;
+        (void)seq;
+        return false;
+    }
+    /// Whether its workers send heartbeats.
+    virtual bool heartbeats() const noexcept { return false; }
+
+    /// The pool stops (`stop_running`: at exit, or without its executor): what it listens on
+    /// closes once no worker is on its way, those on their way being stopped at exit.
+    virtual void settle(bool stop_running) noexcept { (void)stop_running; }
+    /// Closes what it listens on at once.
+    virtual void close() noexcept {}
+    /// Where remote workers connect; set by the constructor, constant afterwards (any thread).
+    virtual std::optional<net::ip::tcp::endpoint> listen_endpoint() const { return std::nullopt; }
+};
+
+/// The launcher of a pool with `options` (resolved), telling `events` of its workers. May
+/// throw: a port that cannot be opened, a rendezvous that fails.
+std::unique_ptr<launcher> make_launcher(const process_pool_options& options, pool_handlers handlers,
+                                        launcher_events& events);
 
 } // namespace asio_pal::detail
 

@@ -16,9 +16,11 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <span>
 #include <utility>
 #include <variant>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,8 +44,58 @@ inline void close_fd(int& fd) noexcept
 struct direct_channel
 {
     int write_fd = -1;
-    int read_fd = -1;         // non-blocking
-    bool sockets = false;     // write with send(MSG_NOSIGNAL)
+    int read_fd = -1;     // non-blocking
+    bool sockets = false; // write with send(MSG_NOSIGNAL)
+
+    /// Writes all `n` bytes at `p`, blocking; false when the worker is gone. Never SIGPIPE: a
+    /// socket is written with MSG_NOSIGNAL, and a pipe has a reader (the pool's).
+    bool write_all(const char* p, std::size_t n) const noexcept
+    {
+        while (n > 0)
+        {
+            ssize_t r;
+            do
+                r = sockets ? ::send(write_fd, p, n, MSG_NOSIGNAL) : ::write(write_fd, p, n);
+            while (r < 0 && errno == EINTR);
+            if (r > 0)
+            {
+                p += r;
+                n -= static_cast<std::size_t>(r);
+            }
+            else if (r < 0 && errno == EAGAIN) // non-blocking (flush, and Asio's sockets)
+            {
+                // Full. A dead worker's input stays open (the pool reads it too): its reply
+                // channel tells that it died.
+                pollfd pfd[2] = {{write_fd, POLLOUT, 0}, {read_fd, 0, 0}};
+                ::poll(pfd, 2, -1);
+                if ((pfd[1].revents & (POLLHUP | POLLERR)) != 0)
+                    return false;
+            }
+            else
+            {
+                return false; // EPIPE: it died
+            }
+        }
+        return true;
+    }
+
+    /// Waits up to `timeout_ms` for bytes, then reads once into `space` (a read first would
+    /// mostly find nothing, and spinning measured no faster: bench/README.md). Returns the
+    /// bytes read, 0 when none came, -1 when the channel closed (the worker died, or closed it
+    /// and will be killed).
+    std::ptrdiff_t read_some(std::span<char> space, int timeout_ms) const noexcept
+    {
+        pollfd pfd{read_fd, POLLIN, 0};
+        int r = ::poll(&pfd, 1, timeout_ms);
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (r <= 0)
+            return 0;
+        ssize_t n = ::read(read_fd, space.data(), space.size());
+        if (n > 0)
+            return n;
+        return n == 0 || (errno != EAGAIN && errno != EINTR) ? -1 : 0;
+    }
 };
 
 /**
@@ -56,10 +108,11 @@ struct pipe_link
 {
     pipe_link(const net::any_io_executor& ex, int input, int output, int input_reader,
               int direct_write, int direct_read)
-        : to_child(ex, input), from_child(ex, output), input_reader(input_reader),
-          direct{direct_write, direct_read, false}
-    {
-    }
+        : to_child(ex, input)
+        , from_child(ex, output)
+        , input_reader(input_reader)
+        , direct{direct_write, direct_read, false}
+    {}
     pipe_link(const pipe_link&) = delete;
     pipe_link& operator=(const pipe_link&) = delete;
     ~pipe_link()
@@ -82,7 +135,9 @@ struct pipe_link
  */
 struct socket_link
 {
-    explicit socket_link(net::ip::tcp::socket s) : socket(std::move(s)) {}
+    explicit socket_link(net::ip::tcp::socket s)
+        : socket(std::move(s))
+    {}
     socket_link(const socket_link&) = delete;
     socket_link& operator=(const socket_link&) = delete;
     ~socket_link() { close_fd(direct.read_fd); } // write_fd is the same descriptor
@@ -114,7 +169,6 @@ public:
     void connect_socket(net::ip::tcp::socket socket) { v_.emplace<socket_link>(std::move(socket)); }
 
     bool connected() const noexcept { return !std::holds_alternative<std::monostate>(v_); }
-    bool is_remote() const noexcept { return std::holds_alternative<socket_link>(v_); }
 
     /// One non-blocking write; the errno of a failure in `err` (EAGAIN: full). Never raises
     /// SIGPIPE.

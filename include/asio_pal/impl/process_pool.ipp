@@ -1,9 +1,11 @@
 //
 // asio_pal/impl/process_pool.ipp
 //
-// The threaded shell of a process pool: spawning, pipes, process handles and the pool's
-// bookkeeping. Every I/O object lives on one strand (the pool's I/O thread, or the user's
-// executor); other threads only touch the counters and queue under the mutex.
+// The pool core of a process pool: its queue, leases, idle and retirement decisions and its
+// bookkeeping. How a worker starts and ends is its launcher's (worker_launcher.hpp), how bytes
+// reach it its link's (worker_link.hpp); the core holds both without knowing which. Every I/O
+// object lives on one strand (the pool's I/O thread, or the user's executor); other threads
+// only touch the counters and queue under the mutex.
 //
 
 #ifndef ASIO_PAL_IMPL_PROCESS_POOL_IPP
@@ -11,28 +13,20 @@
 
 #include "asio_pal/detail/elastic.hpp"
 #include "asio_pal/detail/exit_registry.hpp"
-#include "asio_pal/detail/handshake.hpp"
 #include "asio_pal/detail/pool_support.hpp"
 #include "asio_pal/detail/process_policy.hpp"
 #include "asio_pal/detail/task_registry.hpp"
 #include "asio_pal/detail/worker_launcher.hpp"
 #include "asio_pal/detail/worker_link.hpp"
+#include "asio_pal/detail/worker_process.hpp"
 #include "asio_pal/detail/worker_protocol.hpp"
 #include "asio_pal/process_pool.hpp"
 
-// Process v2 with std::filesystem needs boost/optional first (1.81).
-#include <boost/optional.hpp>
-#ifndef BOOST_PROCESS_USE_STD_FS
-#define BOOST_PROCESS_USE_STD_FS 1
-#endif
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/host_name.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/process/v2/process.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -49,21 +43,15 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace asio_pal {
 namespace detail {
@@ -169,9 +157,6 @@ namespace {
 /// How long a thread blocked on a process task's result spins before it sleeps.
 constexpr std::chrono::microseconds result_wait_spin{50};
 
-/// Connections a pool authenticates at once; more are closed as they come.
-constexpr std::size_t max_handshakes_in_progress = 64;
-
 /// How long a worker asked to stop its running task may take before it is killed.
 constexpr std::chrono::seconds cancel_grace{2};
 
@@ -184,177 +169,9 @@ std::chrono::steady_clock::time_point saturating_add(std::chrono::steady_clock::
     return d >= room ? tp::max() : t + std::chrono::duration_cast<tp::duration>(d);
 }
 
-/// Where handlers of which pool run on this thread now (see process_pool_core::guarded).
-thread_local const void* running_handlers_of = nullptr;
-
 } // namespace
 
-/// Serialises a pool's handlers with the pool's end (see guarded_handler).
-struct io_gate
-{
-    std::mutex m;
-    bool closed = false;
-    std::shared_ptr<void> orphan; // a pool destroyed inside its own handler: freed after it
-};
-
-/// Marks the thread as running a pool's handlers, restoring what it was.
-class handler_scope
-{
-public:
-    explicit handler_scope(const void* pool) noexcept
-        : outer_(std::exchange(running_handlers_of, pool))
-    {}
-    ~handler_scope() { running_handlers_of = outer_; }
-    handler_scope(const handler_scope&) = delete;
-    handler_scope& operator=(const handler_scope&) = delete;
-
-private:
-    const void* outer_;
-};
-
-/**
- * Every completion handler of a process pool goes through this: it holds the gate, not the
- * pool, so a handler that a user's executor runs after the pool was destroyed (or after the
- * pool stopped its workers without it) does nothing, and none runs while the pool takes over.
- */
-template <typename F>
-class guarded_handler
-{
-public:
-    guarded_handler(const void* pool, std::shared_ptr<io_gate> gate, F f)
-        : pool_(pool)
-        , gate_(std::move(gate))
-        , f_(std::move(f))
-    {}
-
-    template <typename... Args>
-    void operator()(Args&&... args)
-    {
-        std::unique_lock<std::mutex> lock(gate_->m);
-        if (gate_->closed)
-            return;
-        {
-            handler_scope scope(pool_);
-            f_(std::forward<Args>(args)...);
-        }
-        // The pool was destroyed by a callback this handler ran: what follows the callback in
-        // the handler still used it; it goes now, without the gate (its destructor takes it).
-        std::shared_ptr<void> orphan = std::move(gate_->orphan);
-        lock.unlock();
-    }
-
-private:
-    const void* pool_;
-    std::shared_ptr<io_gate> gate_;
-    F f_;
-};
-
-/// One worker process, owned by the strand.
-struct worker_process : std::enable_shared_from_this<worker_process>
-{
-    enum class phase
-    {
-        starting, ///< spawned; its hello has not come
-        ready,    ///< takes tasks
-        retiring, ///< told to quit, or being stopped
-    };
-
-    worker_process(const net::any_io_executor& ex, std::size_t max_frame)
-        : idle_timer(ex)
-        , watchdog(ex)
-        , decoder(max_frame)
-        , direct_decoder(max_frame)
-    {}
-    worker_process(const worker_process&) = delete;
-    worker_process& operator=(const worker_process&) = delete;
-
-    /// "worker process 123", with its host when remote: the subject of every message on it.
-    std::string describe() const
-    {
-        if (!remote)
-            return "worker process " + std::to_string(pid);
-        if (remote_pid <= 0 && preset)
-            return "preset worker " + std::to_string(token) + " (not connected yet)";
-        if (remote_pid <= 0)
-            return "worker launched by process " + std::to_string(pid) + " (not connected yet)";
-        return "worker process " + std::to_string(remote_pid) + " on host " + host;
-    }
-    /// How it ended, for a message: "killed by signal 9 (SIGKILL)", "sent nothing for 10 s ...".
-    std::string ending() const
-    {
-        if (!lost_reason.empty())
-            return lost_reason;
-        if (!remote)
-            return describe_exit(exit);
-        if (preset)
-            return "lost its connection";
-        return "lost its connection (its command " + describe_exit(exit) + ")";
-    }
-    /// The pid its worker_died_error names: the worker's own, wherever it runs.
-    pid_t worker_pid() const noexcept { return remote_pid > 0 ? remote_pid : pid; }
-
-    pid_t pid = -1; // the local process: the worker, or the command that started it elsewhere
-    phase state = phase::starting;
-    std::optional<boost::process::v2::basic_process<net::any_io_executor>> process;
-    worker_link link;
-    net::steady_timer idle_timer;
-    // A remote worker: the token its connection must name, who it is, when it spoke last, and
-    // why the pool gave up on it (a timeout).
-    bool remote = false;
-    bool preset = false; // started by an engine: no local process; its connection is its life
-    std::uint64_t token = 0;
-    std::string lost_reason;
-    std::size_t refusals_at_launch = 0; // the pool's refusals_ when it was launched
-    std::string host;
-    pid_t remote_pid = 0;
-    net::steady_timer watchdog;
-    std::chrono::steady_clock::time_point last_heard{};
-    // One per stop request: a worker that lingers after it is killed. One each, so that a later
-    // request never disarms an earlier one.
-    std::list<net::steady_timer> kill_timers;
-    frame_decoder decoder;
-    std::vector<char> writing_buf; // being written
-    std::size_t written = 0;       // of writing_buf
-    std::vector<char> queued_buf;  // frames waiting for the write in progress
-    bool writing = false;          // waiting for room in the pipe
-    bool forgotten = false;        // maybe_finished took it out of the pool
-    struct sent_task
-    {
-        remote_task* task;
-        std::uint64_t seq; // the frame's sequence number, unique per worker
-    };
-    std::deque<sent_task> in_flight; // sent, not answered, in order
-    task_sequence sequence{random_nonzero_u64()};
-    // What the reply of a direct task must carry: a task writing a reply itself cannot know it.
-    const std::uint64_t direct_seq = random_nonzero_u64();
-    std::size_t sent = 0;
-    std::chrono::steady_clock::time_point last_progress{};
-    std::chrono::nanoseconds average{0};
-    bool has_history = false;
-    bool eof = false;
-    bool exited = false;
-    bool counted_busy = false;
-    bool counted_retiring = false;
-    bool failed = false; // protocol failure: in-flight tasks already failed
-
-    // The direct path of process_pool::run (local workers): the thread holding the lease
-    // writes the task to the input pipe (a duplicate) and reads the reply from the worker's
-    // fd 5, which the I/O thread never watches: link.direct(). Only that thread uses them.
-    frame_decoder direct_decoder;
-    std::vector<char> direct_frame;
-    std::atomic<std::size_t> direct_runs{0}; // tasks run through leases (strand reads it)
-
-    // Under the pool's mutex.
-    bool lendable = false; // ready, idle, nothing queued for it: run() may lease it
-    bool leased = false;
-    bool retire_after_lease = false;
-    bool exit_known = false;      // reaped; `exit` says how
-    std::size_t lease_budget = 0; // leases left before max_tasks_per_worker retires it
-    std::chrono::steady_clock::time_point last_lease_end{};
-    exit_info exit{};
-};
-
-class process_pool_core final : public task_owner, public exit_participant
+class process_pool_core final : public task_owner, public exit_participant, private launcher_events
 {
 public:
     using lock_type = std::unique_lock<std::mutex>;
@@ -362,7 +179,6 @@ public:
 
     process_pool_core(process_pool_options o, std::optional<net::any_io_executor> user_io)
         : options_(std::move(o))
-        , plan_(resolve_launcher(options_.launcher, &::getenv))
     {
         struct sigaction chld
         {};
@@ -379,10 +195,8 @@ public:
             own_io_.emplace(1);
             strand_.emplace(net::make_strand(own_io_->get_executor()));
         }
-        if (plan_.remote)
-            listen(); // may throw: nothing runs yet
-        if (plan_.preset)
-            meet_preset_workers(); // may throw too
+        // May throw (a port it cannot open, a rendezvous that fails): nothing runs yet.
+        launcher_ = make_launcher(options_, pool_handlers{this, gate_, *strand_}, *this);
         if (own_io_)
         {
             guard_.emplace(own_io_->get_executor());
@@ -392,12 +206,11 @@ public:
             signals_blocked blocked;
             io_thread_ = std::thread([this] { own_io_->run(); });
         }
-        if (acceptor_)
-            net::post(*strand_, guarded([this] { accept_next(); }));
-        if (plan_.preset) // the whole fixed set joins at once
+        launcher_->start();
+        if (std::size_t n = launcher_->launch_at_once()) // a fixed set joins at once
         {
             lock_type lock(mutex_);
-            reserve_spawns_locked(preset_tokens_.size());
+            reserve_spawns_locked(n);
             kick_locked();
         }
         register_at_exit(this);
@@ -413,7 +226,10 @@ public:
 
     const process_pool_options& options() const noexcept { return options_; }
     /// Set by the constructor, constant afterwards.
-    std::optional<net::ip::tcp::endpoint> listen_endpoint() const { return listening_; }
+    std::optional<net::ip::tcp::endpoint> listen_endpoint() const
+    {
+        return launcher_->listen_endpoint();
+    }
     net::any_io_executor executor() const { return *strand_; }
 
     void submit(remote_task* t)
@@ -661,7 +477,7 @@ private:
     /// "asio_pal: worker process 123 of process pool 'p'": how messages name a worker.
     std::string subject(const worker_process& w) const
     {
-        return "asio_pal: " + w.describe() + " of process pool '" + options_.name + "'";
+        return "asio_pal: " + launcher_->describe(w) + " of process pool '" + options_.name + "'";
     }
 
     // ---- bookkeeping under the mutex ----
@@ -832,7 +648,7 @@ private:
             gate_->closed = true;
             ws.assign(workers_.begin(), workers_.end());
             workers_.clear();
-            close_listener();
+            launcher_->close();
         }
         std::vector<task_id_t> ids;
         std::size_t was_busy = 0;
@@ -879,25 +695,19 @@ private:
                 stopped = w->link.write_some(quit.data(), quit.size(), err) ==
                           static_cast<std::ptrdiff_t>(quit.size());
             }
-            if (!stopped || w->preset)
+            if (!stopped)
                 kill_worker(*w);
-            // Before the wait: a reaped pid may be reused, and the handle would still use it.
-            if (w->process)
-                (void)w->process->detach();
+            launcher_->abandon(*w);
         }
         for (const worker_ptr& w : ws)
         {
             if (w->exited)
                 continue;
-            int status = 0;
-            pid_t r;
-            do
-                r = ::waitpid(w->pid, &status, 0);
-            while (r < 0 && errno == EINTR);
+            std::optional<int> status = launcher_->reap(*w);
             lock_type lock(mutex_);
             w->exited = true;
-            if (r == w->pid)
-                w->exit = decode_wait_status(status);
+            if (status)
+                w->exit = decode_wait_status(*status);
             w->exit_known = true;
         }
         // Nothing of the pool may keep the executor busy (an idle timer of 60 s would keep a
@@ -1044,44 +854,13 @@ private:
         }
     }
 
-    /// Writes a whole frame to the worker's input; false when the worker is gone.
     static bool write_direct(worker_process& w, const std::vector<char>& frame)
     {
-        const char* p = frame.data();
-        std::size_t left = frame.size();
-        while (left > 0)
-        {
-            const direct_channel& d = *w.link.direct();
-            ssize_t n;
-            do // never SIGPIPE: a socket is written with MSG_NOSIGNAL, a pipe has a reader
-                n = d.sockets ? ::send(d.write_fd, p, left, MSG_NOSIGNAL)
-                              : ::write(d.write_fd, p, left);
-            while (n < 0 && errno == EINTR);
-            int err = n < 0 ? errno : 0;
-            if (n > 0)
-            {
-                p += n;
-                left -= static_cast<std::size_t>(n);
-            }
-            else if (err == EAGAIN) // non-blocking (flush, and Asio's sockets)
-            {
-                // Full. A dead worker's input stays open (the pool reads it too): its reply
-                // pipe tells that it died.
-                pollfd pfd[2] = {{d.write_fd, POLLOUT, 0}, {d.read_fd, 0, 0}};
-                ::poll(pfd, 2, -1);
-                if ((pfd[1].revents & (POLLHUP | POLLERR)) != 0)
-                    return false;
-            }
-            else
-            {
-                return false; // EPIPE: it died
-            }
-        }
-        return true;
+        return w.link.direct()->write_all(frame.data(), frame.size());
     }
 
-    /// Reads the reply frame; nothing when the worker closed its direct pipe (it died, or will be
-    /// killed) or died while something else holds the pipe. Throws frame_error on garbage.
+    /// Reads the reply frame; nothing when the worker closed its direct channel (it died, or will
+    /// be killed) or died while something else holds it. Throws frame_error on garbage.
     std::optional<frame_view> read_direct(worker_process& w)
     {
         int quiet_after_exit = 0;
@@ -1089,30 +868,19 @@ private:
         {
             if (std::optional<frame_view> f = w.direct_decoder.next())
                 return f;
-            // Sleep until bytes come, then read once: a read first would mostly find nothing,
-            // and spinning measured no faster (bench/README.md).
-            const direct_channel& d = *w.link.direct();
-            const int direct_read = d.read_fd;
-            pollfd pfd{direct_read, POLLIN, 0};
-            int r = ::poll(&pfd, 1, 100);
-            if (r < 0 && errno != EINTR)
+            std::ptrdiff_t n = w.link.direct()->read_some(w.direct_decoder.prepare(), 100);
+            if (n < 0)
                 return std::nullopt;
-            if (r == 0)
-            {
-                // Dead, but a process it started holds the pipe open: give bytes in transit a
-                // moment, as the I/O thread does.
-                lock_type lock(mutex_);
-                if (w.exit_known && ++quiet_after_exit >= 2)
-                    return std::nullopt;
-            }
-            if (r <= 0)
-                continue;
-            std::span<char> space = w.direct_decoder.prepare();
-            ssize_t n = ::read(direct_read, space.data(), space.size());
             if (n > 0)
+            {
                 w.direct_decoder.commit(static_cast<std::size_t>(n));
-            else if (n == 0 || (errno != EAGAIN && errno != EINTR))
-                return std::nullopt; // closed: it died (or closed fd 5 and will be killed)
+                continue;
+            }
+            // Dead, but a process it started holds the channel open: give bytes in transit a
+            // moment, as the I/O thread does.
+            lock_type lock(mutex_);
+            if (w.exit_known && ++quiet_after_exit >= 2)
+                return std::nullopt;
         }
     }
 
@@ -1139,7 +907,7 @@ private:
         std::string what =
             subject(w) + " " + describe_exit(exit) + " while running task '" + t.entry().name + "'";
         t.fail(std::make_exception_ptr(
-            worker_died_error(what, w.worker_pid(), exit.signal, exit.exit_status)));
+            worker_died_error(what, launcher_->worker_pid(w), exit.signal, exit.exit_status)));
         return false;
     }
 
@@ -1188,8 +956,7 @@ private:
             // Reserved, but no longer wanted: only when the pool is broken or being stopped at
             // exit. A plain shutdown still starts what spawn_workers reported (as a thread pool
             // does): its initializer runs, and the worker then retires at once.
-            // A preset worker that ended is gone for good: none is started in its place.
-            std::size_t can = plan_.preset ? preset_tokens_.size() - next_preset_ : n;
+            std::size_t can = launcher_->can_launch(n); // a fixed set is not replaced
             if (broken_ || stop_running_ || can < n)
             {
                 std::size_t dropped = broken_ || stop_running_ ? n : n - can;
@@ -1212,7 +979,7 @@ private:
         auto w = std::make_shared<worker_process>(executor(), options_.max_frame_size);
         try
         {
-            launch(*w);
+            launcher_->launch(w);
         }
         catch (...)
         {
@@ -1227,12 +994,10 @@ private:
             break_pool(e);
             return;
         }
+        w->last_progress = std::chrono::steady_clock::now();
         workers_.push_back(w);
-        start_read(w);
-        if (w->process)
-            w->process->async_wait(
-                guarded([this, w](boost::system::error_code ec, int) { on_exit(w, ec); }));
         // The first frame: the initializer and finalizer; the worker answers hello when ready.
+        // It waits for the link of a worker that connects back.
         std::vector<char>& buf = w->queued_buf;
         std::size_t at = begin_frame(buf, frame_type::init, 0);
         {
@@ -1241,293 +1006,88 @@ private:
                options_.finalizer.name(), options_.finalizer.arguments());
         }
         end_frame(buf, at, options_.max_frame_size);
-        flush(w);
+        if (w->link.connected())
+            worker_linked(w);
     }
 
-    void launch(worker_process& w)
-    {
-        if (!plan_.remote)
-        {
-            spawned_child c = spawn_local_worker(worker_arguments(
-                options_.worker_executable, ::getpid(), options_.max_frame_size, options_.name));
-            w.pid = c.pid;
-            try
-            {
-                w.process.emplace(executor(), c.pid);
-                w.link.connect_pipes(executor(), c.input, c.output, c.input_reader, c.direct_write,
-                                     c.direct_read);
-            }
-            catch (...) // no descriptor or child left behind
-            {
-                for (int* fd :
-                     {&c.input, &c.output, &c.input_reader, &c.direct_write, &c.direct_read})
-                    close_fd(*fd);
-                ::kill(c.pid, SIGKILL);
-                while (::waitpid(c.pid, nullptr, 0) < 0 && errno == EINTR)
-                {}
-                throw;
-            }
-        }
-        else if (plan_.preset)
-        {
-            w.remote = true;
-            w.preset = true;
-            w.token = preset_tokens_.at(next_preset_++);
-            arm_connect_timeout(w.shared_from_this());
-        }
-        else
-        {
-            w.token = random_nonzero_u64();
-            std::vector<std::string> command =
-                plan_.next_command(options_.worker_executable,
-                                   remote_worker_arguments(
-                                       listen_host_, listen_port_, w.token, options_.max_frame_size,
-                                       plan_.remote_settings.heartbeat_interval, options_.name));
-            w.remote = true;
-            w.pid = spawn_command(command, secret_line_);
-            w.process.emplace(executor(), w.pid);
-            arm_connect_timeout(w.shared_from_this());
-        }
-        w.refusals_at_launch = refusals_;
-        w.last_progress = std::chrono::steady_clock::now();
-    }
+    // ---- what the launcher tells (strand) ----
 
-    // ---- remote workers: they connect back (strand, except listen) ----
-
-    /// Opens the port remote workers connect to, and the secret they must prove.
-    void listen()
+    void worker_linked(const worker_ptr& w) override
     {
-        const remote_options& r = plan_.remote_settings;
-        boost::system::error_code ec;
-        net::ip::address address = net::ip::make_address(r.listen_address, ec);
-        if (ec) // a host name: its first address
-        {
-            net::ip::tcp::resolver resolver(*strand_);
-            auto found = resolver.resolve(r.listen_address, std::to_string(r.listen_port), ec);
-            if (ec || found.empty())
-                throw std::invalid_argument("asio_pal: process pool '" + options_.name +
-                                            "' cannot listen on '" + r.listen_address +
-                                            "': " + (ec ? ec.message() : "no address"));
-            address = found.begin()->endpoint().address();
-        }
-        acceptor_.emplace(*strand_);
-        net::ip::tcp::endpoint at(address, r.listen_port);
-        acceptor_->open(at.protocol());
-        acceptor_->set_option(net::ip::tcp::acceptor::reuse_address(true));
-        acceptor_->bind(at);
-        acceptor_->listen();
-        listening_ = acceptor_->local_endpoint();
-        listen_port_ = listening_->port();
-        // Workers need an address they can reach: an unspecified one (all interfaces) stands
-        // for this host's name.
-        listen_host_ = address.is_unspecified() ? net::ip::host_name() : address.to_string();
-        secret_.emplace(handshake_secret::generate());
-        secret_line_ = secret_->to_hex() + "\n";
-        facts_ = make_compatibility_facts(registered_task_names());
-    }
-
-    /// Tells workers an engine started where to connect, each with its own token.
-    void meet_preset_workers()
-    {
-        rendezvous_info info{.host = listen_host_,
-                             .port = listen_port_,
-                             .secret_hex = secret_->to_hex(),
-                             .tokens = {},
-                             .max_frame_size = options_.max_frame_size,
-                             .heartbeat_interval = plan_.remote_settings.heartbeat_interval,
-                             .pool_name = options_.name};
-        for (std::size_t i = 0; i < plan_.preset_workers; ++i)
-            info.tokens.push_back(random_nonzero_u64());
-        preset_tokens_ = info.tokens;
-        plan_.rendezvous(info);
-    }
-
-    void close_listener() noexcept
-    {
-        boost::system::error_code ignored;
-        if (acceptor_)
-            acceptor_->close(ignored);
-        for (const auto& socket : handshaking_)
-            socket->close(ignored); // its handshake fails now, and ends its timer
-    }
-
-    void accept_next()
-    {
-        if (!acceptor_->is_open())
-            return;
-        acceptor_->async_accept(
-            guarded([this](boost::system::error_code ec, net::ip::tcp::socket socket) {
-                if (ec == net::error::operation_aborted || !acceptor_->is_open())
-                    return;
-                // Connections still in their handshake are bounded, so that strangers opening many
-                // cannot take every descriptor of the program; beyond, they are closed at once.
-                if (!ec && handshaking_.size() < max_handshakes_in_progress)
-                    handshake(std::make_shared<net::ip::tcp::socket>(std::move(socket)));
-                accept_next(); // a failed accept (out of descriptors) is the connection's loss
-            }));
-    }
-
-    /// Authenticates a connection; it becomes the link of the worker whose token it names.
-    void handshake(std::shared_ptr<net::ip::tcp::socket> socket)
-    {
-        boost::system::error_code ignored;
-        socket->set_option(net::ip::tcp::no_delay(true), ignored);
-        handshaking_.insert(socket);
-        async_accept_handshake(
-            *socket, *secret_, facts_, plan_.remote_settings.connect_timeout,
-            guarded([this, socket](std::exception_ptr e, handshake_peer peer) {
-                handshaking_.erase(socket);
-                worker_ptr w;
-                if (!e)
-                {
-                    // A worker's second connection, for run()'s short cut: after its first.
-                    for (const worker_ptr& candidate : workers_)
-                    {
-                        if (candidate->remote && direct_token(candidate->token) == peer.token &&
-                            candidate->link.connected() && !candidate->exited)
-                        {
-                            attach_direct(*candidate, std::move(*socket));
-                            return;
-                        }
-                    }
-                    for (const worker_ptr& candidate : workers_)
-                        if (candidate->remote && candidate->token == peer.token &&
-                            !candidate->link.connected() && !candidate->exited)
-                            w = candidate;
-                    if (!w)
-                        e = std::make_exception_ptr(std::runtime_error(
-                            describe_handshake_peer(*socket) + " named a launch token the pool "
-                                                               "does not wait for"));
-                }
-                if (e)
-                {
-                    boost::system::error_code ignored;
-                    socket->close(ignored);
-                    refused(e);
-                    return;
-                }
-                attach(w, std::move(*socket), peer);
-            }));
-    }
-
-    /// A connection that never becomes a worker: closed, and said on stderr (nothing else
-    /// would tell of an attack or of a worker built from another program).
-    void refused(std::exception_ptr e) noexcept
-    {
-        std::string why = describe(e);
-        std::fprintf(stderr, "asio_pal: process pool '%s' refused a connection: %s\n",
-                     options_.name.c_str(), why.c_str());
-        std::fflush(stderr);
-        try
-        {
-            ++refusals_;
-            last_refusal_ = std::move(why); // what a worker that never joins most likely met
-        }
-        catch (...)
-        {}
-    }
-
-    void attach(const worker_ptr& w, net::ip::tcp::socket socket, const handshake_peer& peer)
-    {
-        w->link.connect_socket(std::move(socket));
-        ever_joined_ = true;
-        w->host = peer.host;
-        w->remote_pid = static_cast<pid_t>(peer.pid);
-        w->last_heard = std::chrono::steady_clock::now();
-        arm_watchdog(w);
         start_read(w);
         flush(w); // its init frame
         settle_listener();
     }
 
-    /// Pairs a worker's second connection with its first; one that comes too early or twice is
-    /// closed (run() then goes through the I/O thread).
-    void attach_direct(worker_process& w, net::ip::tcp::socket socket)
+    void worker_linked_direct(worker_process& w, int fd) override
     {
-        boost::system::error_code ec;
-        socket.non_blocking(true, ec);
-        int fd = ec ? -1 : socket.release(ec);
-        if (fd < 0)
-            return;
         lock_type lock(mutex_);
         if (!w.link.add_direct(fd))
             ::close(fd);
     }
 
-    /// Whether a remote worker that ended before it was ready was lost on its way (a network
-    /// down, a host slow to start it) rather than a sign of a broken setup: other workers of
-    /// the pool have joined, and no connection was refused since it was launched. It is then
-    /// replaced on demand, as a worker that dies; otherwise the pool breaks, as with a local one.
-    bool lost_on_the_way(const worker_process& w) const noexcept
+    void worker_ended(const worker_ptr& w, std::optional<int> status) override
     {
-        return w.remote && !w.link.connected() && ever_joined_ && refusals_ == w.refusals_at_launch;
-    }
-
-    /// A worker that has not connected back after connect_timeout is killed (its command is).
-    void arm_connect_timeout(const worker_ptr& w)
-    {
-        w->watchdog.expires_after(plan_.remote_settings.connect_timeout);
-        w->watchdog.async_wait(guarded([this, w](boost::system::error_code ec) {
-            if (ec || w->link.connected() || w->exited)
-                return;
-            w->lost_reason = "did not connect back within " +
-                             describe_duration(plan_.remote_settings.connect_timeout);
-            kill_worker(*w);
-            if (w->preset) // nothing else will tell of its end
-            {
-                w->eof = true;
-                maybe_finished(w);
-                dispatch();
-            }
-        }));
-    }
-
-    /// Heartbeats: a connected worker that sent nothing for heartbeat_timeout is taken for dead.
-    void arm_watchdog(const worker_ptr& w)
-    {
-        auto timeout = plan_.remote_settings.heartbeat_timeout;
-        w->watchdog.expires_at(w->last_heard + timeout);
-        w->watchdog.async_wait(guarded([this, w, timeout](boost::system::error_code ec) {
-            if (ec || w->exited || w->forgotten || w->eof)
-                return;
-            if (std::chrono::steady_clock::now() - w->last_heard < timeout)
-            {
-                arm_watchdog(w);
-                return;
-            }
-            w->lost_reason = "sent nothing for " + describe_duration(timeout) +
-                             " (heartbeat timeout: its host hung, or the link is cut)";
-            kill_worker(*w);
-        }));
-    }
-
-    /// Once the pool stops, the port closes as soon as no worker is on its way: a plain
-    /// shutdown still starts what spawn_workers reported, as with local workers (bounded by
-    /// connect_timeout). At exit, those on their way are stopped.
-    void settle_listener()
-    {
-        if (!acceptor_ || !acceptor_->is_open())
+        mark_ended(*w, status);
+        if (!w->link.connected())
+            w->eof = true; // a worker that never connected back: nothing will come
+        if (!w->eof)
+        {
+            // Normally its output ends with it. A grandchild may still hold the pipe: give the
+            // pending bytes a moment, then stop reading.
+            w->idle_timer.expires_after(std::chrono::milliseconds(200));
+            w->idle_timer.async_wait(guarded([this, w](boost::system::error_code) {
+                if (!w->eof)
+                {
+                    w->link.cancel_reads();
+                    w->eof = true;
+                    maybe_finished(w);
+                    dispatch();
+                }
+            }));
             return;
+        }
+        maybe_finished(w);
+    }
+
+    void worker_gone(worker_process& w) noexcept override { mark_ended(w, std::nullopt); }
+
+    void worker_lost(const worker_ptr& w, std::string why) override
+    {
+        w->lost_reason = std::move(why);
+        kill_worker(*w);
+        if (w->exited && !w->eof && !w->link.connected()) // ended with nothing to read
+        {
+            w->eof = true;
+            maybe_finished(w);
+            dispatch();
+        }
+    }
+
+    /// `w` ended: no lease may take it, a lease holder waiting for its end learns how.
+    void mark_ended(worker_process& w, std::optional<int> status) noexcept
+    {
+        w.exited = true;
+        lock_type lock(mutex_);
+        if (status)
+            w.exit = decode_wait_status(*status);
+        w.exit_known = true;
+        set_lendable_locked(w.shared_from_this(), false);
+        changed_.notify_all();
+    }
+
+    /// Once the pool stops, what the launcher listens on closes as soon as no worker is on its
+    /// way.
+    void settle_listener() noexcept
+    {
         bool stopping, stop_running;
         {
             lock_type lock(mutex_);
             stopping = stopping_;
             stop_running = stop_running_;
         }
-        if (!stopping)
-            return;
-        bool waiting = false;
-        for (const worker_ptr& w : workers_)
-        {
-            if (!w->remote || w->link.connected() || w->exited)
-                continue;
-            if (stop_running)
-                kill_worker(*w);
-            else
-                waiting = true;
-        }
-        if (!waiting)
-            close_listener();
+        if (stopping)
+            launcher_->settle(stop_running);
     }
 
     void start_read(const worker_ptr& w)
@@ -1545,17 +1105,15 @@ private:
         if (ec)
         {
             w->eof = true;
-            // It closed its output but lives on: it is of no use. A preset worker's end is
-            // its connection's.
-            if ((!w->exited && !w->failed && ec != net::error::operation_aborted) ||
-                (w->preset && !w->exited))
+            launcher_->link_ended(*w); // for a worker without a process here, its end
+            // It closed its output but lives on: it is of no use.
+            if (!w->exited && !w->failed && ec != net::error::operation_aborted)
                 kill_worker(*w);
             maybe_finished(w);
             return;
         }
         w->decoder.commit(n);
-        if (w->remote)
-            w->last_heard = std::chrono::steady_clock::now();
+        w->last_heard = std::chrono::steady_clock::now();
         try
         {
             while (auto f = w->decoder.next())
@@ -1600,7 +1158,7 @@ private:
             bool init = f.type == frame_type::init_failed;
             std::string what = "asio_pal: the " + std::string(init ? "initializer" : "finalizer") +
                                " of process pool '" + options_.name + "' failed in " +
-                               w->describe();
+                               launcher_->describe(*w);
             std::exception_ptr cause = rebuild_exception(info);
             break_pool(init ? nested_error<initializer_error>(what, cause)
                             : nested_error<finalizer_error>(what, cause));
@@ -1609,7 +1167,7 @@ private:
         case frame_type::bye:
             return;
         case frame_type::heartbeat:
-            if (!w->remote)
+            if (!launcher_->heartbeats())
                 throw frame_error("asio_pal: unexpected heartbeat frame from a local worker");
             return;
         default:
@@ -1715,11 +1273,7 @@ private:
         if (!d || d->read_fd < 0)
             return false;
         char c;
-        ssize_t n;
-        do
-            n = ::read(d->read_fd, &c, 1);
-        while (n < 0 && errno == EINTR);
-        return n >= 0; // otherwise EAGAIN: empty and open
+        return d->read_some(std::span<char>(&c, 1), 0) != 0; // 0: empty and open
     }
 
     /// The other half: retire it, or arm its idle timer.
@@ -1991,55 +1545,7 @@ private:
         kill_worker(*w);
     }
 
-    void kill_worker(worker_process& w) noexcept
-    {
-        if (w.pid > 0 && !w.exited)
-            ::kill(w.pid, SIGKILL);
-        // A remote worker exits when its connection ends, whatever its command does.
-        if (w.link.is_remote())
-            w.link.close();
-        if (w.preset && !w.exited) // no process: its connection was its life
-        {
-            w.exited = true;
-            lock_type lock(mutex_);
-            w.exit_known = true;
-            set_lendable_locked(w.shared_from_this(), false);
-            changed_.notify_all();
-        }
-    }
-
-    void on_exit(const worker_ptr& w, boost::system::error_code ec)
-    {
-        w->exited = true;
-        {
-            lock_type lock(mutex_);
-            if (!ec)
-                w->exit = decode_wait_status(w->process->native_exit_code()); // raw wait status
-            w->exit_known = true;
-            set_lendable_locked(w, false);
-            changed_.notify_all(); // a lease holder may wait for this
-        }
-        (void)w->process->detach(); // reaped: its pid may be reused from now on
-        if (!w->link.connected())
-            w->eof = true; // a remote worker that never connected: nothing will come
-        if (!w->eof)
-        {
-            // Normally its output ends with it. A grandchild may still hold the pipe: give the
-            // pending bytes a moment, then stop reading.
-            w->idle_timer.expires_after(std::chrono::milliseconds(200));
-            w->idle_timer.async_wait(guarded([this, w](boost::system::error_code) {
-                if (!w->eof)
-                {
-                    w->link.cancel_reads();
-                    w->eof = true;
-                    maybe_finished(w);
-                    dispatch();
-                }
-            }));
-            return;
-        }
-        maybe_finished(w);
-    }
+    void kill_worker(worker_process& w) noexcept { launcher_->stop(w); }
 
     /// Ends everything of the pool's on `w`, its timers and its link: handlers still queued
     /// find it forgotten.
@@ -2063,6 +1569,7 @@ private:
             return;
         workers_.erase(it);
         forget(*w);
+        launcher_->forget(*w);
         settle_listener();
         bool retired = w->state == worker_process::phase::retiring && w->in_flight.empty() &&
                        w->lost_reason.empty() && !w->failed;
@@ -2073,10 +1580,10 @@ private:
             // The first task was running: it dies with the worker (unless it was cancelled).
             // The others never started: they go back to the queue.
             remote_task* head = w->in_flight.front().task;
-            std::string what = subject(*w) + " " + w->ending() + " while running task '" +
+            std::string what = subject(*w) + " " + launcher_->ending(*w) + " while running task '" +
                                head->entry().name + "'";
-            head->fail(std::make_exception_ptr(
-                worker_died_error(what, w->worker_pid(), w->exit.signal, w->exit.exit_status)));
+            head->fail(std::make_exception_ptr(worker_died_error(
+                what, launcher_->worker_pid(*w), w->exit.signal, w->exit.exit_status)));
             head->state().release();
             for (auto it = w->in_flight.begin() + 1; it != w->in_flight.end(); ++it)
                 rest.push_back(it->task);
@@ -2099,13 +1606,12 @@ private:
                     requeued_.push_front(*r);
                 pending_ += rest.size();
                 requeued = !rest.empty();
-                if (w->state == worker_process::phase::starting && !broken_ && !lost_on_the_way(*w))
+                if (w->state == worker_process::phase::starting && !broken_ &&
+                    !launcher_->lost_on_the_way(*w))
                     startup_failure = std::make_exception_ptr(broken_pool_error(
-                        subject(*w) + " " + w->ending() +
+                        subject(*w) + " " + launcher_->ending(*w) +
                         " before it was ready (does its main() call asio_pal::run_worker?)" +
-                        (w->remote && !w->link.connected() && !last_refusal_.empty()
-                             ? "; the last connection the pool refused: " + last_refusal_
-                             : std::string())));
+                        launcher_->startup_hint(*w)));
             }
         }
         // Settled and listed while the worker still counts as alive: shutdown() returns once
@@ -2120,8 +1626,8 @@ private:
                 --busy_;
             if (w->counted_retiring)
                 --retiring_;
-            lost = plan_.preset && plan_.on_worker_lost && !retired;
-            if (plan_.preset) // nothing replaces it
+            lost = !launcher_->replaces_workers() && !retired;
+            if (!launcher_->replaces_workers()) // nothing replaces it
                 all_gone = alive_ == 0 && !stopping_ && !broken_ && !startup_failure;
             else if (!stopping_ && !startup_failure)
                 reserve_spawns_locked(workers_needed(counts_locked()));
@@ -2134,7 +1640,7 @@ private:
         {
             try
             {
-                plan_.on_worker_lost();
+                launcher_->lost_for_good();
             }
             catch (...)
             {
@@ -2144,8 +1650,8 @@ private:
         if (all_gone)
             break_pool(std::make_exception_ptr(
                 broken_pool_error("asio_pal: every worker of process pool '" + options_.name +
-                                  "' has ended (" + w->describe() + " was the last: it " +
-                                  w->ending() + "), and its launcher starts no others")));
+                                  "' has ended (" + launcher_->describe(*w) + " was the last: it " +
+                                  launcher_->ending(*w) + "), and its launcher starts no others")));
     }
 
     /// A running task was cancelled: stop it in its worker, or skip it there if not started.
@@ -2160,18 +1666,11 @@ private:
                 if (w->exited)
                     return;
                 std::uint64_t seq = sent.seq;
-                if (w->remote) // signals do not cross machines: a frame does
+                if (!launcher_->signal_cancel(*w, seq)) // signals do not cross machines
                 {
                     std::size_t at = begin_frame(w->queued_buf, frame_type::cancel, seq);
                     end_frame(w->queued_buf, at, options_.max_frame_size);
                     flush(w);
-                }
-                else
-                {
-                    union sigval v
-                    {};
-                    v.sival_int = static_cast<int>(static_cast<std::uint32_t>(seq));
-                    ::sigqueue(w->pid, cancel_signal(), v);
                 }
                 // The worker exits at once when it runs the task, or skips it later. If the task
                 // runs and blocks the signal, the worker is killed after a grace period (the
@@ -2204,8 +1703,8 @@ private:
     {
         if (own_io_)
         {
-            if (acceptor_) // its accept would keep the I/O thread running
-                net::post(*strand_, guarded([this] { close_listener(); }));
+            if (launcher_->listen_endpoint()) // its accept would keep the I/O thread running
+                net::post(*strand_, guarded([this] { launcher_->close(); }));
             guard_.reset();
             if (io_thread_.joinable())
                 io_thread_.join();
@@ -2220,7 +1719,6 @@ private:
     }
 
     const process_pool_options options_;
-    launch_plan plan_; // strand only, after the constructor
     std::shared_ptr<io_gate> gate_ = std::make_shared<io_gate>();
     mutable std::mutex mutex_;
     std::condition_variable changed_;
@@ -2248,22 +1746,8 @@ private:
 
     // Strand only.
     std::list<worker_ptr> workers_;
-    // Remote workers: where they connect, what they must prove and match (strand only).
-    std::optional<net::ip::tcp::acceptor> acceptor_;
-    std::optional<net::ip::tcp::endpoint> listening_;
-    std::string listen_host_;
-    std::uint16_t listen_port_ = 0;
-    std::optional<handshake_secret> secret_;
-    std::string secret_line_;
-    std::string last_refusal_; // why the latest connection was refused
-    std::size_t refusals_ = 0; // connections refused so far
-    // Connections in their handshake: closed when the pool stops, so that none keeps the I/O
-    // thread (and the destructor) waiting for its timeout.
-    std::set<std::shared_ptr<net::ip::tcp::socket>> handshaking_;
-    bool ever_joined_ = false;                 // a remote worker connected once
-    std::vector<std::uint64_t> preset_tokens_; // a preset_launcher's workers, in order
-    std::size_t next_preset_ = 0;
-    compatibility_facts facts_;
+    // How workers start and end; what remote ones connect to. Set by the constructor.
+    std::unique_ptr<launcher> launcher_;
 
     std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;
     std::thread io_thread_;

@@ -6,18 +6,23 @@
 #define ASIO_PAL_IMPL_WORKER_LAUNCHER_IPP
 
 #include "asio_pal/detail/worker_launcher.hpp"
+#include "asio_pal/detail/worker_listener.hpp"
 #include "asio_pal/detail/worker_protocol.hpp"
+#include "asio_pal/impl/worker_listener.ipp"
 
 #include <cerrno>
 #include <charconv>
 #include <climits>
+#include <csignal>
 #include <cstring>
+#include <map>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char** environ;
@@ -101,8 +106,8 @@ namespace {
 void check_remote(const remote_options& r, const char* where)
 {
     auto bad = [&](const char* field, const char* why) {
-        throw std::invalid_argument(std::string("asio_pal: ") + where + ".remote." + field +
-                                    " " + why);
+        throw std::invalid_argument(std::string("asio_pal: ") + where + ".remote." + field + " " +
+                                    why);
     };
     if (r.connect_timeout.count() <= 0)
         bad("connect_timeout", "must be positive");
@@ -326,6 +331,374 @@ pid_t spawn_command(const std::vector<std::string>& argv, const std::string& std
     int reader = moved_above_protocol_fds(std::exchange(in[0], -1));
     in[0] = reader;
     return spawn_with(argv, {{in[0], 0}}, 3);
+}
+
+namespace {
+
+/// Workers are children of this process, over pipes.
+class child_launcher final : public launcher
+{
+public:
+    child_launcher(const process_pool_options& o, pool_handlers handlers, launcher_events& events)
+        : options_(o)
+        , handlers_(std::move(handlers))
+        , events_(events)
+    {}
+
+    void launch(const worker_ptr& w) override
+    {
+        spawned_child c = spawn_local_worker(worker_arguments(
+            options_.worker_executable, ::getpid(), options_.max_frame_size, options_.name));
+        w->launched.pid = c.pid;
+        try
+        {
+            w->launched.process.emplace(handlers_.strand, c.pid);
+            w->link.connect_pipes(handlers_.strand, c.input, c.output, c.input_reader,
+                                  c.direct_write, c.direct_read);
+        }
+        catch (...) // no descriptor or child left behind
+        {
+            for (int* fd : {&c.input, &c.output, &c.input_reader, &c.direct_write, &c.direct_read})
+                close_fd(*fd);
+            ::kill(c.pid, SIGKILL);
+            while (::waitpid(c.pid, nullptr, 0) < 0 && errno == EINTR)
+            {}
+            throw;
+        }
+        watch_process(handlers_, events_, w);
+    }
+
+    void stop(worker_process& w) noexcept override
+    {
+        if (w.launched.pid > 0 && !w.exited)
+            ::kill(w.launched.pid, SIGKILL);
+    }
+
+    bool signal_cancel(worker_process& w, std::uint64_t seq) noexcept override
+    {
+        union sigval v
+        {};
+        v.sival_int = static_cast<int>(static_cast<std::uint32_t>(seq));
+        ::sigqueue(w.launched.pid, cancel_signal(), v);
+        return true;
+    }
+
+    void abandon(worker_process& w) noexcept override { drop_process(w); }
+    std::optional<int> reap(worker_process& w) noexcept override { return wait_for(w); }
+
+    std::string describe(const worker_process& w) const override
+    {
+        return "worker process " + std::to_string(w.launched.pid);
+    }
+    std::string ending(const worker_process& w) const override
+    {
+        return w.lost_reason.empty() ? describe_exit(w.exit) : w.lost_reason;
+    }
+    pid_t worker_pid(const worker_process& w) const noexcept override { return w.launched.pid; }
+
+    /// Tells `events` of the end of `w`'s process once it is reaped.
+    static void watch_process(const pool_handlers& handlers, launcher_events& events,
+                              const worker_ptr& w)
+    {
+        w->launched.process->async_wait(
+            handlers.guarded([&events, w](boost::system::error_code ec, int) {
+                std::optional<int> status;
+                if (!ec)
+                    status = w->launched.process->native_exit_code(); // raw wait status
+                drop_process(*w); // reaped: its pid may be reused from now on
+                events.worker_ended(w, status);
+            }));
+    }
+
+    /// Before the wait: a reaped pid may be reused, and the handle would still use it.
+    static void drop_process(worker_process& w) noexcept
+    {
+        if (w.launched.process)
+            (void)w.launched.process->detach();
+    }
+
+    static std::optional<int> wait_for(worker_process& w) noexcept
+    {
+        if (w.launched.pid <= 0)
+            return std::nullopt;
+        int status = 0;
+        pid_t r;
+        do
+            r = ::waitpid(w.launched.pid, &status, 0);
+        while (r < 0 && errno == EINTR);
+        if (r != w.launched.pid)
+            return std::nullopt;
+        return status;
+    }
+
+private:
+    const process_pool_options& options_;
+    pool_handlers handlers_;
+    launcher_events& events_;
+};
+
+/**
+ * Workers connect back over TCP to the pool's listener, each naming the token it was launched
+ * with: started by a command here (command_launcher, slurm_launcher), or a fixed set an engine
+ * started (preset_launcher). A worker's connection must come within connect_timeout, and then
+ * its heartbeats within heartbeat_timeout.
+ */
+class connecting_launcher final : public launcher
+{
+public:
+    connecting_launcher(const process_pool_options& o, launch_plan plan, pool_handlers handlers,
+                        launcher_events& events)
+        : options_(o)
+        , plan_(std::move(plan))
+        , handlers_(handlers)
+        , events_(events)
+        , listener_(handlers, plan_.remote_settings, o.name,
+                    [this](net::ip::tcp::socket& s,
+                           const handshake_peer& peer) { return joined(s, peer); })
+        , endpoint_(listener_.endpoint())
+    {
+        if (plan_.preset)
+            meet_preset_workers();
+    }
+
+    void start() override { listener_.start(); }
+
+    void launch(const worker_ptr& w) override
+    {
+        w->launched.connects_back = true;
+        if (plan_.preset)
+        {
+            w->launched.fixed = true;
+            w->launched.token = preset_tokens_.at(next_preset_++);
+        }
+        else
+        {
+            w->launched.token = random_nonzero_u64();
+            std::vector<std::string> command = plan_.next_command(
+                options_.worker_executable,
+                remote_worker_arguments(listener_.host(), listener_.port(), w->launched.token,
+                                        options_.max_frame_size,
+                                        plan_.remote_settings.heartbeat_interval, options_.name));
+            w->launched.pid = spawn_command(command, listener_.secret_line());
+            w->launched.process.emplace(handlers_.strand, w->launched.pid);
+            child_launcher::watch_process(handlers_, events_, w);
+        }
+        w->launched.refusals_at_launch = listener_.refusals();
+        waiting_[w->launched.token] = w;
+        arm_connect_timeout(w);
+    }
+
+    void stop(worker_process& w) noexcept override
+    {
+        if (w.launched.pid > 0 && !w.exited)
+            ::kill(w.launched.pid, SIGKILL);
+        // A remote worker exits when its connection ends, whatever its command does.
+        w.link.close();
+        if (w.launched.fixed && !w.exited) // no process: its connection was its life
+            events_.worker_gone(w);
+    }
+
+    void link_ended(worker_process& w) noexcept override
+    {
+        if (w.launched.fixed)
+            stop(w);
+    }
+
+    void abandon(worker_process& w) noexcept override
+    {
+        if (w.launched.fixed)
+            stop(w);
+        child_launcher::drop_process(w);
+    }
+    std::optional<int> reap(worker_process& w) noexcept override
+    {
+        return child_launcher::wait_for(w);
+    }
+
+    void forget(worker_process& w) noexcept override
+    {
+        auto it = waiting_.find(w.launched.token);
+        if (it != waiting_.end() && it->second.lock().get() == &w)
+            waiting_.erase(it);
+    }
+
+    std::string describe(const worker_process& w) const override
+    {
+        const auto& l = w.launched;
+        if (l.remote_pid <= 0 && l.fixed)
+            return "preset worker " + std::to_string(l.token) + " (not connected yet)";
+        if (l.remote_pid <= 0)
+            return "worker launched by process " + std::to_string(l.pid) + " (not connected yet)";
+        return "worker process " + std::to_string(l.remote_pid) + " on host " + l.host;
+    }
+    std::string ending(const worker_process& w) const override
+    {
+        if (!w.lost_reason.empty())
+            return w.lost_reason;
+        if (w.launched.fixed)
+            return "lost its connection";
+        return "lost its connection (its command " + describe_exit(w.exit) + ")";
+    }
+    pid_t worker_pid(const worker_process& w) const noexcept override
+    {
+        return w.launched.remote_pid > 0 ? w.launched.remote_pid : w.launched.pid;
+    }
+
+    std::size_t can_launch(std::size_t n) const noexcept override
+    {
+        // A preset worker that ended is gone for good: none is started in its place.
+        return plan_.preset ? std::min(n, preset_tokens_.size() - next_preset_) : n;
+    }
+    std::size_t launch_at_once() const noexcept override
+    {
+        return plan_.preset ? preset_tokens_.size() : 0;
+    }
+    bool replaces_workers() const noexcept override { return !plan_.preset; }
+    void lost_for_good() override
+    {
+        if (plan_.on_worker_lost)
+            plan_.on_worker_lost();
+    }
+
+    bool lost_on_the_way(const worker_process& w) const noexcept override
+    {
+        // Other workers of the pool joined, and no connection was refused since it was
+        // launched: it is replaced on demand, as a worker that dies.
+        return !w.link.connected() && ever_joined_ &&
+               listener_.refusals() == w.launched.refusals_at_launch;
+    }
+    std::string startup_hint(const worker_process& w) const override
+    {
+        if (w.link.connected() || listener_.last_refusal().empty())
+            return {};
+        return "; the last connection the pool refused: " + listener_.last_refusal();
+    }
+    bool heartbeats() const noexcept override { return true; }
+
+    void settle(bool stop_running) noexcept override
+    {
+        // A plain shutdown still starts what spawn_workers reported, as with local workers
+        // (bounded by connect_timeout). At exit, those on their way are stopped.
+        if (!listener_.is_open())
+            return;
+        bool waiting = false;
+        for (const auto& [token, weak] : waiting_)
+        {
+            worker_ptr w = weak.lock();
+            if (!w || w->link.connected() || w->exited)
+                continue;
+            if (stop_running)
+                stop(*w);
+            else
+                waiting = true;
+        }
+        if (!waiting)
+            listener_.close();
+    }
+    void close() noexcept override { listener_.close(); }
+    std::optional<net::ip::tcp::endpoint> listen_endpoint() const override { return endpoint_; }
+
+private:
+    /// Tells workers an engine started where to connect, each with its own token.
+    void meet_preset_workers()
+    {
+        rendezvous_info info{.host = listener_.host(),
+                             .port = listener_.port(),
+                             .secret_hex = listener_.secret().to_hex(),
+                             .tokens = {},
+                             .max_frame_size = options_.max_frame_size,
+                             .heartbeat_interval = plan_.remote_settings.heartbeat_interval,
+                             .pool_name = options_.name};
+        for (std::size_t i = 0; i < plan_.preset_workers; ++i)
+            info.tokens.push_back(random_nonzero_u64());
+        preset_tokens_ = info.tokens;
+        plan_.rendezvous(info);
+    }
+
+    /// A connection that passed the handshake: the link of the worker whose token it names, or
+    /// that worker's second connection (run()'s short cut), which comes after its first.
+    bool joined(net::ip::tcp::socket& socket, const handshake_peer& peer)
+    {
+        for (auto& [token, weak] : waiting_)
+        {
+            worker_ptr w = weak.lock();
+            if (!w || w->exited || direct_token(token) != peer.token || !w->link.connected())
+                continue;
+            boost::system::error_code ec;
+            socket.non_blocking(true, ec);
+            int fd = ec ? -1 : socket.release(ec);
+            if (fd >= 0)
+                events_.worker_linked_direct(*w, fd);
+            return true; // one that comes too early or twice is closed: run() uses the first
+        }
+        auto it = waiting_.find(peer.token);
+        worker_ptr w = it == waiting_.end() ? nullptr : it->second.lock();
+        if (!w || w->link.connected() || w->exited)
+            return false;
+        w->link.connect_socket(std::move(socket));
+        ever_joined_ = true;
+        w->launched.host = peer.host;
+        w->launched.remote_pid = static_cast<pid_t>(peer.pid);
+        w->last_heard = std::chrono::steady_clock::now();
+        arm_watchdog(w);
+        events_.worker_linked(w);
+        return true;
+    }
+
+    /// A worker that has not connected back after connect_timeout is given up (its command is
+    /// killed).
+    void arm_connect_timeout(const worker_ptr& w)
+    {
+        w->watchdog.expires_after(plan_.remote_settings.connect_timeout);
+        w->watchdog.async_wait(handlers_.guarded([this, w](boost::system::error_code ec) {
+            if (ec || w->link.connected() || w->exited)
+                return;
+            events_.worker_lost(w, "did not connect back within " +
+                                       describe_duration(plan_.remote_settings.connect_timeout));
+        }));
+    }
+
+    /// Heartbeats: a connected worker that sent nothing for heartbeat_timeout is taken for dead.
+    void arm_watchdog(const worker_ptr& w)
+    {
+        auto timeout = plan_.remote_settings.heartbeat_timeout;
+        w->watchdog.expires_at(w->last_heard + timeout);
+        w->watchdog.async_wait(handlers_.guarded([this, w, timeout](boost::system::error_code ec) {
+            if (ec || w->exited || w->forgotten || w->eof)
+                return;
+            if (std::chrono::steady_clock::now() - w->last_heard < timeout)
+            {
+                arm_watchdog(w);
+                return;
+            }
+            events_.worker_lost(w, "sent nothing for " + describe_duration(timeout) +
+                                       " (heartbeat timeout: its host hung, or the link is cut)");
+        }));
+    }
+
+    const process_pool_options& options_;
+    launch_plan plan_;
+    pool_handlers handlers_;
+    launcher_events& events_;
+    worker_listener listener_;
+    const net::ip::tcp::endpoint endpoint_;
+    // Launched workers by token, until the pool forgets them.
+    std::map<std::uint64_t, std::weak_ptr<worker_process>> waiting_;
+    bool ever_joined_ = false;                 // a worker connected once
+    std::vector<std::uint64_t> preset_tokens_; // a preset_launcher's workers, in order
+    std::size_t next_preset_ = 0;
+};
+
+} // namespace
+
+std::unique_ptr<launcher> make_launcher(const process_pool_options& options, pool_handlers handlers,
+                                        launcher_events& events)
+{
+    launch_plan plan = resolve_launcher(options.launcher, &::getenv);
+    if (!plan.remote)
+        return std::make_unique<child_launcher>(options, std::move(handlers), events);
+    return std::make_unique<connecting_launcher>(options, std::move(plan), std::move(handlers),
+                                                 events);
 }
 
 } // namespace asio_pal::detail

@@ -1,0 +1,92 @@
+//
+// asio_pal/detail/worker_listener.hpp
+//
+// The port remote workers connect back to: it accepts connections, authenticates each (the
+// handshake) and hands the ones that name a launch token to their launcher. Strangers are
+// closed and said on stderr; none ever receives a task byte.
+//
+
+#ifndef ASIO_PAL_DETAIL_WORKER_LISTENER_HPP
+#define ASIO_PAL_DETAIL_WORKER_LISTENER_HPP
+
+#include "asio_pal/detail/handshake.hpp"
+#include "asio_pal/detail/worker_process.hpp"
+#include "asio_pal/launcher.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+namespace asio_pal::detail {
+
+/// Connections a listener authenticates at once; more are closed as they come.
+constexpr std::size_t max_handshakes_in_progress = 64;
+
+class worker_listener
+{
+public:
+    /// A connection that passed the handshake: true when it was taken (it names a worker the
+    /// launcher waits for), false to have it refused.
+    using joined_handler = std::function<bool(net::ip::tcp::socket&, const handshake_peer&)>;
+
+    /**
+     * Opens the port (settings.listen_address, or a name resolved to its first address) and
+     * makes the pool's secret. Throws std::invalid_argument for an address it cannot use, and
+     * the system's error when the port cannot be opened. Nothing runs before start().
+     */
+    worker_listener(pool_handlers handlers, const remote_options& settings, std::string pool_name,
+                    joined_handler joined);
+    worker_listener(const worker_listener&) = delete;
+    worker_listener& operator=(const worker_listener&) = delete;
+
+    /// Starts accepting (on the strand).
+    void start();
+    /// Closes the port and every connection still in its handshake. Strand only.
+    void close() noexcept;
+    bool is_open() const noexcept { return acceptor_.is_open(); }
+
+    const net::ip::tcp::endpoint& endpoint() const noexcept { return endpoint_; }
+    /// The address workers connect to: the listening one, or this host's name for all.
+    const std::string& host() const noexcept { return host_; }
+    std::uint16_t port() const noexcept { return endpoint_.port(); }
+    const handshake_secret& secret() const noexcept { return secret_; }
+    /// What a worker's command reads on its standard input.
+    const std::string& secret_line() const noexcept { return secret_line_; }
+
+    /// Connections refused so far, and why the latest was (what a worker that never joins
+    /// most likely met). Strand only.
+    std::size_t refusals() const noexcept { return refusals_; }
+    const std::string& last_refusal() const noexcept { return last_refusal_; }
+
+private:
+    void accept_next();
+    void handshake(std::shared_ptr<net::ip::tcp::socket> socket);
+    void refused(std::exception_ptr e) noexcept;
+
+    pool_handlers handlers_;
+    std::string pool_name_;
+    std::chrono::milliseconds connect_timeout_;
+    joined_handler joined_;
+    net::ip::tcp::acceptor acceptor_;
+    net::ip::tcp::endpoint endpoint_;
+    std::string host_;
+    handshake_secret secret_;
+    std::string secret_line_;
+    compatibility_facts facts_;
+    std::string last_refusal_;
+    std::size_t refusals_ = 0;
+    // Connections in their handshake: closed with the listener, so that none keeps the I/O
+    // thread (and the pool's destructor) waiting for its timeout.
+    std::set<std::shared_ptr<net::ip::tcp::socket>> handshaking_;
+};
+
+} // namespace asio_pal::detail
+
+#endif // ASIO_PAL_DETAIL_WORKER_LISTENER_HPP
