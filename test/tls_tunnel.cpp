@@ -12,7 +12,12 @@
 
 #include "asio_pal/detail/handshake.hpp"
 
+#include "asio_pal/detail/task_registry.hpp"
+#include "asio_pal/detail/worker_protocol.hpp"
+#include "asio_pal/worker.hpp"
+
 #define BOOST_TEST_MODULE tls_tunnel
+#define BOOST_TEST_NO_MAIN
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -44,7 +49,10 @@
 
 #include <netinet/in.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace d = asio_pal::detail;
@@ -876,3 +884,206 @@ BOOST_AUTO_TEST_CASE(stopping_the_worker_s_tunnels_ends_the_pool_s_plaintext_end
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// This test program as a remote worker, its standard input and error piped.
+struct worker_child
+{
+    pid_t pid = -1;
+    int input = -1;
+    int errors = -1;
+
+    worker_child(std::uint16_t port, std::uint64_t token)
+    {
+        std::vector<std::string> args{std::filesystem::read_symlink("/proc/self/exe").string()};
+        for (auto& a : d::remote_worker_arguments("127.0.0.1", port, token, 1 << 20, 1000ms,
+                                                  "tls test"))
+            args.push_back(a);
+        std::vector<char*> argv;
+        for (auto& a : args)
+            argv.push_back(a.data());
+        argv.push_back(nullptr);
+        int in[2], err[2];
+        BOOST_TEST_REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+        BOOST_TEST_REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+        posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+        int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        ::close(in[0]);
+        ::close(err[1]);
+        input = in[1];
+        errors = err[0];
+        BOOST_TEST_REQUIRE(rc == 0);
+    }
+
+    ~worker_child()
+    {
+        if (pid > 0)
+        {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+        ::close(input);
+        ::close(errors);
+    }
+
+    void send_line(const std::string& line)
+    {
+        // A line is far smaller than a pipe's buffer: one write.
+        BOOST_TEST_REQUIRE(::write(input, line.data(), line.size()) ==
+                           static_cast<ssize_t>(line.size()));
+    }
+
+    // The exit status, within a minute (-1: still running, or killed by a signal).
+    int exit_status()
+    {
+        int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+        BOOST_TEST_REQUIRE(pidfd >= 0);
+        const bool ended = wait_ready(pidfd, POLLIN);
+        ::close(pidfd);
+        if (!ended)
+            return -1;
+        int status = 0;
+        BOOST_TEST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+
+    // What the worker said on stderr, until it closed it (it has exited).
+    std::string stderr_text()
+    {
+        std::string text;
+        char buf[4096];
+        while (wait_ready(errors, POLLIN))
+        {
+            ssize_t n = ::read(errors, buf, sizeof buf);
+            if (n <= 0)
+                break;
+            text.append(buf, static_cast<std::size_t>(n));
+        }
+        return text;
+    }
+};
+
+// The pool's side of a worker's two connections: TLS, then the HMAC handshake; the plaintext
+// sockets are kept (on the io thread) until close_all.
+struct joins
+{
+    tls_pool& pool;
+    d::handshake_secret secret;
+    d::compatibility_facts facts = d::make_compatibility_facts(d::registered_task_names());
+    std::vector<std::shared_ptr<net::local::stream_protocol::socket>> kept; // io thread only
+    std::promise<std::vector<std::uint64_t>> tokens_promise;
+    std::vector<std::uint64_t> tokens;
+
+    joins(tls_pool& p, const d::handshake_secret& s)
+        : pool(p)
+        , secret(s)
+    {
+        net::post(pool.io, [this] { accept(); });
+    }
+
+    void accept()
+    {
+        pool.listener.async_accept([this](boost::system::error_code ec, tcp::socket s) {
+            if (ec)
+                return;
+            d::async_tls_tunnel(
+                pool.identity, std::move(s), 30s,
+                [this](boost::system::error_code ec, net::local::stream_protocol::socket plain) {
+                    if (ec)
+                        return;
+                    auto socket =
+                        std::make_shared<net::local::stream_protocol::socket>(std::move(plain));
+                    d::async_accept_handshake(
+                        *socket, secret, facts, 30s,
+                        [this, socket](std::exception_ptr e, d::handshake_peer peer) {
+                            if (e)
+                                return;
+                            kept.push_back(socket);
+                            tokens.push_back(peer.token);
+                            if (tokens.size() == 2)
+                                tokens_promise.set_value(tokens);
+                        });
+                });
+            accept();
+        });
+    }
+
+    void close_all()
+    {
+        std::promise<void> done;
+        net::post(pool.io, [&] {
+            pool.listener.close();
+            kept.clear();
+            done.set_value();
+        });
+        BOOST_TEST_REQUIRE((done.get_future().wait_for(60s) == std::future_status::ready));
+    }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(worker_process)
+
+// A real worker reads "secret tls=fingerprint" on its standard input, joins over TLS on both
+// of its connections, and exits 0 when the pool's end closes, as over plain TCP.
+BOOST_AUTO_TEST_CASE(a_worker_joins_over_tls_with_both_connections_and_ends_with_the_pool)
+{
+    tls_pool pool;
+    const auto secret = make_secret(9);
+    joins j(pool, secret);
+    worker_child worker(pool.port, 77);
+    worker.send_line(d::make_secret_line(secret, pool.identity.fingerprint_hex()));
+    auto tokens = j.tokens_promise.get_future();
+    BOOST_TEST_REQUIRE((tokens.wait_for(60s) == std::future_status::ready));
+    BOOST_TEST((tokens.get() == std::vector<std::uint64_t>{77, d::direct_token(77)}));
+    j.close_all();
+    const int status = worker.exit_status();
+    BOOST_TEST_INFO(worker.stderr_text());
+    BOOST_TEST(status == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_given_another_fingerprint_refuses_the_pool_and_exits_69)
+{
+    tls_pool pool;
+    tls_pool other;
+    const auto secret = make_secret(9);
+    joins j(pool, secret);
+    worker_child worker(pool.port, 77);
+    worker.send_line(d::make_secret_line(secret, other.identity.fingerprint_hex()));
+    BOOST_TEST(worker.exit_status() == 69);
+    const std::string said = worker.stderr_text();
+    BOOST_TEST_INFO(said);
+    BOOST_TEST(said.find("not the pinned one") != std::string::npos);
+    BOOST_TEST(said.find("cannot join the pool") != std::string::npos);
+    j.close_all();
+    BOOST_TEST(j.tokens.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_given_a_malformed_line_says_so_and_exits_69)
+{
+    tls_pool pool;
+    worker_child worker(pool.port, 77);
+    worker.send_line(make_secret(9).to_hex() + " tls=abc\n");
+    BOOST_TEST(worker.exit_status() == 69);
+    const std::string said = worker.stderr_text();
+    BOOST_TEST_INFO(said);
+    BOOST_TEST(said.find("the TLS fingerprint is 64 hexadecimal digits, not 3") !=
+               std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+int main(int argc, char** argv)
+{
+    if (asio_pal::is_worker_process(argc, argv))
+        return asio_pal::run_worker(argc, argv);
+    return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
+}

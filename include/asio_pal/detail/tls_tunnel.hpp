@@ -95,9 +95,12 @@ using tls_tunnel_handler =
  * garbage or plaintext, or says nothing for `handshake_timeout` (boost::asio::error::timed_out)
  * completes `handler` with the error and a closed socket.
  *
- * The tunnel owns itself. The end of the TLS connection (EOF, error) closes the tunnel's end of
- * the pair, so the user's end reads EOF; the user closing its end shuts the TCP connection
- * down for writing and closes it when the worker closes too, or `handshake_timeout` later.
+ * The tunnel owns itself. The end of the TLS connection (EOF, error) closes the TCP socket and
+ * shuts the tunnel's end of the pair down for writing, so the user's end reads EOF after the
+ * last bytes; what the user writes from then on is dropped (as a TCP peer that closed would)
+ * until it closes its end, which ends the tunnel. The user closing its end first shuts the TCP
+ * connection down for writing and closes it when the worker closes too, or
+ * `handshake_timeout` later.
  * Its handlers run on a strand of `tcp`'s executor. Destroying the io_context with tunnels
  * still running releases them.
  *
@@ -118,8 +121,8 @@ std::function<void()> async_tls_tunnel(tls_server_identity& identity,
  * Runs the client side of a TLS handshake over `tcp_fd` (a connected TCP socket, taken: closed
  * whatever happens) before `deadline`, and checks that the pool's certificate has SHA-256
  * fingerprint `fingerprint_hex` (pinned: no CA is consulted). Then a thread of its own pumps
- * bytes between the TLS connection and a socketpair, until either end closes (each closes the
- * other). Returns the plaintext end: non-blocking, close-on-exec. Throws handshake_error: code
+ * bytes between the TLS connection and a socketpair, until either end closes, as
+ * async_tls_tunnel does. Returns the plaintext end: non-blocking, close-on-exec. Throws handshake_error: code
  * timed_out, the TLS error, or handshake_errc::authentication_failed for a certificate that is
  * not the pinned one; `peer` names the pool in the message.
  */

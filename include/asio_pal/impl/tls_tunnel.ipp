@@ -236,10 +236,10 @@ struct tunnel : std::enable_shared_from_this<tunnel>
         tls.async_read_some(net::buffer(down), [self = shared_from_this()](
                                                    boost::system::error_code ec, std::size_t n) {
             if (ec) // EOF, with or without close_notify, or a broken connection
-                return self->close_all();
+                return self->tls_ended();
             net::async_write(self->plain, net::buffer(self->down.data(), n),
                              [self](boost::system::error_code ec, std::size_t) {
-                                 if (ec)
+                                 if (ec) // the user's end is closed for reading
                                      return self->close_all();
                                  self->read_tls();
                              });
@@ -254,13 +254,32 @@ struct tunnel : std::enable_shared_from_this<tunnel>
                 return self->plain_ended();
             if (ec)
                 return self->close_all();
+            if (self->tls_gone) // nowhere to send it: dropped, as a TCP peer that closed would
+                return self->read_plain();
             net::async_write(self->tls, net::buffer(self->up.data(), n),
                              [self](boost::system::error_code ec, std::size_t) {
                                  if (ec)
-                                     return self->close_all();
+                                     self->tls_ended();
                                  self->read_plain();
                              });
         });
+    }
+
+    // The TLS connection ended. The user's end reads EOF after the last bytes, and what the
+    // user writes from now on is read and dropped until it closes its end: a write to a
+    // socketpair whose other end is closed fails at once, where over TCP the writer would first
+    // read the end (a worker's relay does, and exits as when its pool's connection ends).
+    void tls_ended()
+    {
+        boost::system::error_code ignored;
+        if (!tls_gone)
+        {
+            tls_gone = true;
+            tls.next_layer().close(ignored);
+        }
+        if (plain_eof)
+            return close_all();
+        plain.shutdown(local_socket::shutdown_send, ignored);
     }
 
     // The user closed its end: all it wrote is sent. A FIN, not a close_notify (SSL_shutdown
@@ -269,6 +288,9 @@ struct tunnel : std::enable_shared_from_this<tunnel>
     // could reset the connection and lose the last bytes on their way.
     void plain_ended()
     {
+        plain_eof = true;
+        if (tls_gone)
+            return close_all();
         boost::system::error_code ignored;
         tls.next_layer().shutdown(tcp::socket::shutdown_send, ignored);
         timer.expires_after(linger);
@@ -294,6 +316,8 @@ struct tunnel : std::enable_shared_from_this<tunnel>
     bool handshake_done = false;
     bool timed_out = false;
     bool aborted = false;
+    bool tls_gone = false;  // the TLS connection ended (EOF, error, or closed here)
+    bool plain_eof = false; // the user's end read EOF
     std::vector<char> down; // TLS to plain
     std::vector<char> up;   // plain to TLS
 };
