@@ -26,7 +26,15 @@ set(ASIO_PAL_DOCS_OUTPUT "${PROJECT_BINARY_DIR}/docs")
 # (map_options; task_status, task_duration, task_id_t); Doxygen's INPUT is space-separated.
 file(GLOB asio_pal_docs_headers CONFIGURE_DEPENDS
      "${PROJECT_SOURCE_DIR}/include/asio_pal/*.hpp")
-file(GLOB asio_pal_docs_pages CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/docs/*.md")
+# The narrative pages in reading order (Doxygen lists pages in input order), then any other.
+set(asio_pal_docs_pages)
+foreach(page overview thread_pools futures maps process_pools across_machines errors)
+    list(APPEND asio_pal_docs_pages "${PROJECT_SOURCE_DIR}/docs/${page}.md")
+endforeach()
+file(GLOB asio_pal_docs_more_pages CONFIGURE_DEPENDS
+     "${PROJECT_SOURCE_DIR}/docs/*.md" "${PROJECT_SOURCE_DIR}/docs/*.dox")
+list(APPEND asio_pal_docs_pages ${asio_pal_docs_more_pages})
+list(REMOVE_DUPLICATES asio_pal_docs_pages)
 set(asio_pal_docs_input
     "${PROJECT_SOURCE_DIR}/include/asio_pal.hpp"
     ${asio_pal_docs_headers}
@@ -35,11 +43,13 @@ set(asio_pal_docs_input
     ${asio_pal_docs_pages})
 list(JOIN asio_pal_docs_input " " ASIO_PAL_DOCS_INPUT)
 
-# Everything in namespace detail except map_family, the base class that gives the pools their
-# map members. EXCLUDE_SYMBOLS patterns containing '*' are regular expressions to Doxygen.
+# docs/doxygen_filter.py hides the headers' namespace detail blocks (but map_family, the base
+# class that gives the pools their map members); these patterns hide the detail classes and the
+# ASIO_PAL_DETAIL_ macros as well. Doxygen reads a pattern containing '*' as a regular
+# expression with '*' standing for '.*', and matches classes by qualified name.
 set(ASIO_PAL_DOCS_EXCLUDE_SYMBOLS
     "asio_pal::detail::[^m]* asio_pal::detail::m[^a]* asio_pal::detail::ma[^p]* "
-    "asio_pal::detail::map_[^f]*")
+    "asio_pal::detail::map_[^f]* ASIO_PAL_DETAIL_*")
 string(JOIN "" ASIO_PAL_DOCS_EXCLUDE_SYMBOLS ${ASIO_PAL_DOCS_EXCLUDE_SYMBOLS})
 
 configure_file("${PROJECT_SOURCE_DIR}/docs/Doxyfile.in" "${ASIO_PAL_DOCS_OUTPUT}/Doxyfile" @ONLY)

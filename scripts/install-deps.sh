@@ -26,6 +26,7 @@ packages=(
     libclang-rt-14-dev
     python3
     libssl-dev # libcrypto and libssl: the handshake's HMAC, optional TLS for remote workers
+    doxygen    # the reference manual (scripts/build_docs.sh)
 )
 cluster_packages=()
 for word in "$@"; do

@@ -22,10 +22,10 @@ enum class errc
 {
     pool_closed = 1,  ///< The pool was shut down.
     broken_pool,      ///< The pool is broken (an initializer or finalizer failed).
-    initializer_failed,
-    finalizer_failed,
+    initializer_failed, ///< A worker's initializer threw (initializer_error).
+    finalizer_failed,   ///< A worker's finalizer threw (finalizer_error).
     worker_died,      ///< A worker process died while running the task.
-    unregistered_task,
+    unregistered_task, ///< A process pool was given a function that is not registered.
     remote_failure,   ///< A task in a worker process failed with an untransportable exception.
     protocol_error,   ///< A worker process sent a corrupt, oversized or undecodable frame.
 };
@@ -43,6 +43,7 @@ inline boost::system::error_code make_error_code(errc e) noexcept
 class error : public boost::system::system_error
 {
 public:
+    /// An error with code `ec`; what() reads "WHAT: the code's message [category:value]".
     error(boost::system::error_code ec, const std::string& what)
         : boost::system::system_error(ec, what)
     {
@@ -53,6 +54,7 @@ public:
 class pool_closed_error : public error
 {
 public:
+    /// `what` names the pool; the code is errc::pool_closed.
     explicit pool_closed_error(const std::string& what)
         : error(make_error_code(errc::pool_closed), what)
     {
@@ -63,6 +65,8 @@ public:
 class broken_pool_error : public error
 {
 public:
+    /// `what` names the pool and the cause; `ec` is errc::broken_pool, or the code of a derived
+    /// error (errc::initializer_failed, errc::finalizer_failed).
     explicit broken_pool_error(const std::string& what,
                                boost::system::error_code ec = make_error_code(errc::broken_pool))
         : error(ec, what)
@@ -74,6 +78,7 @@ public:
 class initializer_error : public broken_pool_error
 {
 public:
+    /// `what` names the pool; the code is errc::initializer_failed.
     explicit initializer_error(const std::string& what)
         : broken_pool_error(what, make_error_code(errc::initializer_failed))
     {
@@ -84,6 +89,7 @@ public:
 class finalizer_error : public broken_pool_error
 {
 public:
+    /// `what` names the pool; the code is errc::finalizer_failed.
     explicit finalizer_error(const std::string& what)
         : broken_pool_error(what, make_error_code(errc::finalizer_failed))
     {
@@ -99,6 +105,7 @@ public:
 class cancelled_error : public error
 {
 public:
+    /// `what` names the task (its id).
     explicit cancelled_error(const std::string& what);
 };
 
@@ -106,6 +113,7 @@ public:
 class timeout_error : public error
 {
 public:
+    /// `what` names the task or the call that ran out of time.
     explicit timeout_error(const std::string& what);
 };
 
@@ -113,6 +121,8 @@ public:
 class remote_error : public error
 {
 public:
+    /// The worker's exception of type `type_name` with the `what()` text `message`; this
+    /// what() reads "TYPE: MESSAGE". The code is errc::remote_failure.
     remote_error(std::string type_name, const std::string& message)
         : error(make_error_code(errc::remote_failure), type_name + ": " + message),
           type_name_(std::move(type_name))
@@ -130,6 +140,8 @@ private:
 class worker_died_error : public error
 {
 public:
+    /// `what` names the worker, how it ended and its task; `signal` is 0 when the worker
+    /// exited, `exit_status` -1 when a signal killed it. The code is errc::worker_died.
     worker_died_error(const std::string& what, std::int64_t pid, int signal, int exit_status)
         : error(make_error_code(errc::worker_died), what),
           pid_(pid),
@@ -138,6 +150,7 @@ public:
     {
     }
 
+    /// The process id of the worker that died.
     std::int64_t pid() const noexcept { return pid_; }
     /// The signal that killed the worker, or 0.
     int signal() const noexcept { return signal_; }
@@ -154,6 +167,7 @@ private:
 class unregistered_task_error : public error
 {
 public:
+    /// `what` names the function; the code is errc::unregistered_task.
     explicit unregistered_task_error(const std::string& what)
         : error(make_error_code(errc::unregistered_task), what)
     {
@@ -168,6 +182,7 @@ public:
 class protocol_error : public error
 {
 public:
+    /// `what` says what broke the protocol; the code is errc::protocol_error.
     explicit protocol_error(const std::string& what)
         : error(make_error_code(errc::protocol_error), what)
     {

@@ -35,14 +35,17 @@ struct future_access;
 template <typename T>
 struct collect_signature
 {
+    /// `void(std::exception_ptr, T)`, or `void(std::exception_ptr, std::optional<T>)`.
     using type = std::conditional_t<std::is_default_constructible_v<T>, void(std::exception_ptr, T),
                                     void(std::exception_ptr, std::optional<T>)>;
 };
 template <>
 struct collect_signature<void>
 {
+    /// The signature for `future<void>`: the exception only.
     using type = void(std::exception_ptr);
 };
+/// The completion signature of `future<T>::async_collect`; see collect_signature.
 template <typename T>
 using collect_signature_t = typename collect_signature<T>::type;
 
@@ -57,6 +60,7 @@ template <typename T>
 class future
 {
 public:
+    /// The task's result type.
     using value_type = T;
     /// What result() returns: `std::optional<T>`, or `bool` (completed) for `future<void>`.
     using result_type = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
@@ -94,13 +98,22 @@ public:
     /// Whether cancel() was called.
     bool cancel_flag() const noexcept { return s_->cancel_flag(); }
 
+    /// The task's status now; it may change as soon as this returns, unless it is done.
     task_status status() const noexcept { return s_->status(); }
+    /// Queued and not started.
     bool is_pending() const noexcept { return status() == task_status::pending; }
+    /// Started and not finished.
     bool is_running() const noexcept { return status() == task_status::running; }
+    /// Finished with a value.
     bool is_completed() const noexcept { return status() == task_status::completed; }
+    /// Finished with an exception.
     bool is_failed() const noexcept { return status() == task_status::failed; }
+    /// Cancelled: withdrawn before it started (cancel(), shutdown) or, for a process task,
+    /// stopped while it ran.
     bool is_cancelled() const noexcept { return status() == task_status::cancelled; }
+    /// Completed, failed or cancelled: the outcome is final.
     bool is_done() const noexcept { return s_->is_done(); }
+    /// The task's id, unique within the process (as in cancelled_tasks()).
     task_id_t task_id() const noexcept { return s_->id(); }
 
     /// The value of a completed task; empty (false for void) otherwise. Never blocks.
@@ -169,6 +182,7 @@ public:
     template <boost::asio::completion_token_for<collect_signature_t<T>> CompletionToken>
     auto async_collect(CompletionToken&& token) const;
 
+    /// Whether `a` and `b` refer to the same task (or are both empty).
     friend bool operator==(const future& a, const future& b) noexcept { return a.s_ == b.s_; }
 
 private:

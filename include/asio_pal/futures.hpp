@@ -123,14 +123,20 @@ template <typename T>
 class as_done_range
 {
 public:
+    /// The input iterator of an as_done_range; equal to `std::default_sentinel` at the end.
     class iterator
     {
     public:
+        /// The futures' type.
         using value_type = future<T>;
+        /// Required of iterators; unused.
         using difference_type = std::ptrdiff_t;
+        /// A single-pass range.
         using iterator_concept = std::input_iterator_tag;
 
+        /// A singular iterator.
         iterator() noexcept = default;
+        /// The current finished future.
         future<T>& operator*() const noexcept { return r_->current(); }
         /// Moves to the next finished future; throws timeout_error past the deadline.
         iterator& operator++()
@@ -138,7 +144,9 @@ public:
             r_->advance();
             return *this;
         }
+        /// As the prefix form; returns nothing (an input iterator).
         void operator++(int) { ++*this; }
+        /// Whether every future has been yielded.
         friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept
         {
             return it.r_->at_end();
@@ -150,6 +158,8 @@ public:
         as_done_range* r_ = nullptr;
     };
 
+    /// Built by as_done(): yields `futures` as they finish (in input order with `keep_order`),
+    /// throwing timeout_error once `deadline` has passed.
     as_done_range(std::vector<future<T>> futures, bool keep_order,
                   detail::optional_deadline deadline)
         : futures_(std::move(futures)), keep_order_(keep_order), deadline_(deadline)
@@ -162,8 +172,11 @@ public:
         }
     }
 
+    /// Movable, so that as_done() can return it.
     as_done_range(as_done_range&&) noexcept = default;
 
+    /// Starts the iteration: blocks until the first future is done (async_next() does not
+    /// block). Calling it again continues where the iteration is.
     iterator begin()
     {
         if (!begun_)
@@ -173,6 +186,7 @@ public:
         }
         return iterator(this);
     }
+    /// The end of the range.
     std::default_sentinel_t end() const noexcept { return {}; }
 
     /**
@@ -199,7 +213,9 @@ public:
             next_op{this}, token);
     }
 
+    /// Whether every future has been yielded (what the iterator compares).
     bool at_end() const noexcept { return current_ == npos && finished_; }
+    /// The future the iteration is on (what the iterator yields), between begin() and the end.
     future<T>& current() noexcept { return futures_[current_]; }
 
 private:
@@ -439,13 +455,16 @@ auto copy_futures(Futures&& futures)
 template <typename T>
 struct collect_all_signature
 {
+    /// The values in input order, or the first failure in input order.
     using type = void(std::exception_ptr, std::vector<T>);
 };
 template <>
 struct collect_all_signature<void>
 {
+    /// For `future<void>`: the first failure only.
     using type = void(std::exception_ptr);
 };
+/// The completion signature of async_collect_all over `future<T>`; see collect_all_signature.
 template <typename T>
 using collect_all_signature_t = typename collect_all_signature<T>::type;
 

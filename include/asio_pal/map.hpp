@@ -48,18 +48,24 @@ public:
     /// R, or std::monostate for functions returning void.
     using value_type = detail::item_t<R>;
 
+    /// The input iterator of a map_result; equal to `std::default_sentinel` at the end.
     class iterator
     {
     public:
+        /// The map's item type (map_result::value_type).
         using value_type = detail::item_t<R>;
+        /// Required of iterators; unused.
         using difference_type = std::ptrdiff_t;
         /// value_type&, except for maps of bool: std::vector<bool>'s proxy, so take items by
         /// value (`for (bool b : pool.map(...))`).
         using reference = typename std::vector<value_type>::reference;
+        /// A single-pass range.
         using iterator_concept = std::input_iterator_tag;
 
+        /// A singular iterator.
         iterator() noexcept = default;
 
+        /// The current result.
         reference operator*() const noexcept { return s_->current(); }
         /// Moves to the next result; rethrows a task's exception, throws timeout_error.
         iterator& operator++()
@@ -67,8 +73,10 @@ public:
             s_->advance();
             return *this;
         }
+        /// As the prefix form; returns nothing (an input iterator).
         void operator++(int) { ++*this; }
 
+        /// Whether the iteration is over.
         friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept
         {
             return it.s_->at_end();
@@ -80,9 +88,12 @@ public:
         detail::map_state<R>* s_ = nullptr;
     };
 
+    /// Made by the pools' map members.
     explicit map_result(std::unique_ptr<detail::map_state<R>> s) noexcept : s_(std::move(s)) {}
 
+    /// Moves the iteration; the moved-from range may only be destroyed or assigned to.
     map_result(map_result&&) noexcept = default;
+    /// Withdraws this range's tasks that have not started, then takes over the other's.
     map_result& operator=(map_result&&) noexcept = default;
 
     /// Starts the iteration (a lazy map submits its first chunks here) and positions on the
@@ -97,6 +108,7 @@ public:
         return iterator(s_.get());
     }
 
+    /// The end of the range.
     std::default_sentinel_t end() const noexcept { return {}; }
 
     /**

@@ -183,6 +183,7 @@ public:
      */
     void test() const;
 
+    /// Whether shutdown() has begun (also by the destructor or at program exit).
     bool is_closed() const;
     /// Closed and every worker process has exited.
     bool is_terminated() const;

@@ -133,6 +133,7 @@ public:
      */
     void test() const;
 
+    /// Whether shutdown() has begun (also by the destructor or at program exit).
     bool is_closed() const;
     /// Closed and every worker has exited.
     bool is_terminated() const;
@@ -164,11 +165,16 @@ template <typename Allocator, std::uint32_t Bits>
 class thread_pool::basic_executor_type
 {
 public:
+    /// `Bits` flag: outstanding_work.tracked (the executor keeps join() waiting while it lives).
     static constexpr std::uint32_t tracked_bit = 1;
+    /// Property flag: blocking.never.
     static constexpr std::uint32_t blocking_never_bit = 2;
+    /// Property flag: relationship.continuation.
     static constexpr std::uint32_t continuation_bit = 4;
+    /// Property flag: blocking.always.
     static constexpr std::uint32_t blocking_always_bit = 8;
 
+    /// A copy; a tracked copy counts as outstanding work too.
     basic_executor_type(const basic_executor_type& o) noexcept
         : pool_(o.pool_), allocator_(o.allocator_), bits_(o.bits_)
     {
@@ -177,6 +183,7 @@ public:
                 pool_->core_->work_started();
     }
 
+    /// Takes over `o`'s outstanding work, if tracked.
     basic_executor_type(basic_executor_type&& o) noexcept
         : pool_(o.pool_), allocator_(std::move(o.allocator_)), bits_(o.bits_)
     {
@@ -184,8 +191,10 @@ public:
             o.pool_ = nullptr;
     }
 
+    /// Ends the outstanding work a tracked executor counts.
     ~basic_executor_type() { release_work(); }
 
+    /// As copying; a tracked executor ends the work it counted.
     basic_executor_type& operator=(const basic_executor_type& o) noexcept
     {
         if (this != &o)
@@ -196,6 +205,7 @@ public:
         return *this;
     }
 
+    /// As moving; a tracked executor ends the work it counted.
     basic_executor_type& operator=(basic_executor_type&& o) noexcept
     {
         if (this != &o)
@@ -212,10 +222,13 @@ public:
 
     // Properties, for boost::asio::require / prefer / query.
 
+    /// execute() may run the function inline when called on one of the pool's workers (the
+    /// default).
     basic_executor_type require(net::execution::blocking_t::possibly_t) const
     {
         return basic_executor_type(pool_, allocator_, bits_ & ~blocking_bits);
     }
+    /// execute() always queues the function (as post does).
     basic_executor_type require(net::execution::blocking_t::never_t) const
     {
         return basic_executor_type(pool_, allocator_,
@@ -228,41 +241,50 @@ public:
         return basic_executor_type(pool_, allocator_,
                                    (bits_ & ~blocking_bits) | blocking_always_bit);
     }
+    /// The function is a new piece of work (the default).
     basic_executor_type require(net::execution::relationship_t::fork_t) const
     {
         return basic_executor_type(pool_, allocator_, bits_ & ~continuation_bit);
     }
+    /// The function continues the caller (as defer does).
     basic_executor_type require(net::execution::relationship_t::continuation_t) const
     {
         return basic_executor_type(pool_, allocator_, bits_ | continuation_bit);
     }
+    /// An executor that counts as outstanding work while it lives: join() waits for it.
     basic_executor_type<Allocator, Bits | tracked_bit>
     require(net::execution::outstanding_work_t::tracked_t) const
     {
         return basic_executor_type<Allocator, Bits | tracked_bit>(pool_, allocator_, bits_);
     }
+    /// An executor that does not count as outstanding work (the default).
     basic_executor_type<Allocator, Bits & ~tracked_bit>
     require(net::execution::outstanding_work_t::untracked_t) const
     {
         return basic_executor_type<Allocator, Bits & ~tracked_bit>(pool_, allocator_, bits_);
     }
+    /// An executor that allocates queued functions with `a`'s allocator.
     template <typename OtherAllocator>
     basic_executor_type<OtherAllocator, Bits>
     require(net::execution::allocator_t<OtherAllocator> a) const
     {
         return basic_executor_type<OtherAllocator, Bits>(pool_, a.value(), bits_);
     }
+    /// An executor that allocates queued functions with `std::allocator`.
     basic_executor_type<std::allocator<void>, Bits> require(net::execution::allocator_t<void>) const
     {
         return basic_executor_type<std::allocator<void>, Bits>(pool_, std::allocator<void>(),
                                                                bits_);
     }
 
+    /// mapping.thread: functions run on threads of their own (the workers).
     static constexpr net::execution::mapping_t query(net::execution::mapping_t) noexcept
     {
         return net::execution::mapping.thread;
     }
+    /// The pool.
     thread_pool& query(net::execution::context_t) const noexcept { return *pool_; }
+    /// The blocking property required (possibly by default).
     net::execution::blocking_t query(net::execution::blocking_t) const noexcept
     {
         if (bits_ & blocking_always_bit)
@@ -271,12 +293,14 @@ public:
                    ? net::execution::blocking_t(net::execution::blocking.never)
                    : net::execution::blocking_t(net::execution::blocking.possibly);
     }
+    /// The relationship property required (fork by default).
     net::execution::relationship_t query(net::execution::relationship_t) const noexcept
     {
         return (bits_ & continuation_bit)
                    ? net::execution::relationship_t(net::execution::relationship.continuation)
                    : net::execution::relationship_t(net::execution::relationship.fork);
     }
+    /// Whether this executor type tracks outstanding work (untracked by default).
     static constexpr net::execution::outstanding_work_t
     query(net::execution::outstanding_work_t) noexcept
     {
@@ -285,12 +309,15 @@ public:
                    : net::execution::outstanding_work_t(
                          net::execution::outstanding_work.untracked);
     }
+    /// The allocator of queued functions.
     template <typename OtherAllocator>
     Allocator query(net::execution::allocator_t<OtherAllocator>) const noexcept
     {
         return allocator_;
     }
+    /// The allocator of queued functions.
     Allocator query(net::execution::allocator_t<void>) const noexcept { return allocator_; }
+    /// The pool's max_workers: how many functions can run at once.
     std::size_t query(net::execution::occupancy_t) const noexcept
     {
         return pool_->options().max_workers;
@@ -324,8 +351,11 @@ public:
     // has them: a strand over this executor (make_strand(pool.get_executor())) and
     // executor_work_guard use them.
 
+    /// The pool.
     thread_pool& context() const noexcept { return *pool_; }
+    /// Counts one more piece of outstanding work (join() waits for it).
     void on_work_started() const noexcept { pool_->core_->work_started(); }
+    /// Ends a piece of outstanding work counted by on_work_started().
     void on_work_finished() const noexcept { pool_->core_->work_finished(); }
 
     /// Runs `f` here when called on a worker, else queues it; `a` allocates the queued copy.
