@@ -20,14 +20,14 @@ namespace asio_pal {
 /// Error codes reported by asio_pal's asynchronous operations and carried by its exceptions.
 enum class errc
 {
-    pool_closed = 1,  ///< The pool was shut down.
-    broken_pool,      ///< The pool is broken (an initializer or finalizer failed).
+    pool_closed = 1,    ///< The pool was shut down.
+    broken_pool,        ///< The pool is broken (an initializer or finalizer failed).
     initializer_failed, ///< A worker's initializer threw (initializer_error).
     finalizer_failed,   ///< A worker's finalizer threw (finalizer_error).
-    worker_died,      ///< A worker process died while running the task.
-    unregistered_task, ///< A process pool was given a function that is not registered.
-    remote_failure,   ///< A task in a worker process failed with an untransportable exception.
-    protocol_error,   ///< A worker process sent a corrupt, oversized or undecodable frame.
+    worker_died,        ///< A worker process died while running the task.
+    unregistered_task,  ///< A process pool was given a function that is not registered.
+    remote_failure,     ///< A task in a worker process failed with an untransportable exception.
+    protocol_error,     ///< A worker process sent a corrupt, oversized or undecodable frame.
 };
 
 /// The error category of asio_pal ("asio_pal").
