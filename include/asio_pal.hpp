@@ -17,6 +17,7 @@
 #include "asio_pal/registry.hpp"
 #include "asio_pal/remote_exception.hpp"
 #include "asio_pal/thread_pool.hpp"
+#include "asio_pal/version.hpp"
 #include "asio_pal/worker.hpp"
 
 #endif // ASIO_PAL_HPP
