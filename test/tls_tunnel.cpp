@@ -1016,6 +1016,22 @@ struct joins
         });
     }
 
+    // How many bytes the worker's first connection brings after the handshake (bounded).
+    std::size_t first_bytes_received()
+    {
+        std::promise<std::size_t> got;
+        std::array<char, 64> buf;
+        net::post(pool.io, [&] {
+            kept.front()->async_read_some(net::buffer(buf),
+                                          [&](boost::system::error_code ec, std::size_t n) {
+                                              got.set_value(ec ? 0 : n);
+                                          });
+        });
+        auto f = got.get_future();
+        BOOST_TEST_REQUIRE((f.wait_for(60s) == std::future_status::ready));
+        return f.get();
+    }
+
     void close_all()
     {
         std::promise<void> done;
@@ -1044,6 +1060,8 @@ BOOST_AUTO_TEST_CASE(a_worker_joins_over_tls_with_both_connections_and_ends_with
     auto tokens = j.tokens_promise.get_future();
     BOOST_TEST_REQUIRE((tokens.wait_for(60s) == std::future_status::ready));
     BOOST_TEST((tokens.get() == std::vector<std::uint64_t>{77, d::direct_token(77)}));
+    // The worker's relay sends a heartbeat at once: it crosses the worker's tunnel.
+    BOOST_TEST(j.first_bytes_received() > 0u);
     j.close_all();
     const int status = worker.exit_status();
     BOOST_TEST_INFO(worker.stderr_text());

@@ -518,6 +518,21 @@ std::string read_secret_line(std::chrono::milliseconds timeout)
     throw std::runtime_error("the line on standard input is too long for a secret");
 }
 
+/// Opens /dev/null on each of the protocol's descriptors that is free; false on failure.
+bool reserve_protocol_fds() noexcept
+{
+    int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0)
+        return false;
+    bool ok = true;
+    for (int fd : {worker_input_fd, worker_output_fd, worker_direct_fd})
+        if (::fcntl(fd, F_GETFD) < 0 && errno == EBADF && ::dup3(null_fd, fd, O_CLOEXEC) < 0)
+            ok = false;
+    if (null_fd > worker_direct_fd)
+        ::close(null_fd);
+    return ok;
+}
+
 /// A worker started by a command launcher: connect back, prove the secret, serve.
 int run_remote_worker(char** argv)
 {
@@ -553,6 +568,15 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
 {
     int connection = -1;
     int direct = -1;
+    // Descriptors 3, 4 and 5 are held (on /dev/null) until the dup3s below replace them: a
+    // descriptor opened meanwhile that took one of them, such as a TLS tunnel's TCP socket or
+    // its io_context's epoll descriptor, would otherwise be closed under its owner.
+    if (!reserve_protocol_fds())
+    {
+        std::fprintf(stderr, "asio_pal: run_worker: cannot reserve descriptors 3 to 5: %s\n",
+                     std::strerror(errno));
+        return 71;
+    }
     try
     {
         handshake_secret secret = handshake_secret::from_hex(secret_hex);
