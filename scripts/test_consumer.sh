@@ -116,7 +116,7 @@ pkg_config_consumer()
     flags=$(pkg-config "$@" --cflags --libs asio_pal)
     echo "pkg-config $* --cflags --libs asio_pal: $flags"
     # shellcheck disable=SC2086 # the flags are words
-    g++ -std=c++20 -DCONSUMER_EXPECTED_VERSION="\"$pc_version\"" "$consumer_src/main.cpp" \
+    g++ -std=c++20 -DCONSUMER_EXPECTED_VERSION="$pc_version" "$consumer_src/main.cpp" \
         -o "$tmp/consumer-$name" $flags
     run_consumer "$tmp/consumer-$name"
 }
@@ -194,8 +194,8 @@ for way in "${ways[@]}"; do
         mkdir -p "$tmp/consumer-b2"
         cp "$consumer_src/main.cpp" "$consumer_src/Jamroot" "$tmp/consumer-b2/"
         (cd "$tmp/consumer-b2" &&
-            ASIO_PAL_ROOT="$ASIO_PAL_ROOT" b2 -j2 -d0 --build-dir="$tmp/consumer-b2/bin" \
-                define=CONSUMER_EXPECTED_VERSION=\""$version"\")
+            ASIO_PAL_ROOT="$ASIO_PAL_ROOT" b2 -j2 -d0 toolset=gcc --build-dir="$tmp/consumer-b2/bin" \
+                define=CONSUMER_EXPECTED_VERSION="$version")
         run_consumer "$(find "$tmp/consumer-b2/bin" -type f -name consumer -perm -u+x | head -1)"
         ;;
     esac

@@ -25,9 +25,13 @@
 namespace net = boost::asio;
 namespace pal = asio_pal;
 
+// The version the build system reports, as a bare token (x.y.z is a preprocessing number), so
+// that no build system has to quote a string through its command line.
 #ifndef CONSUMER_EXPECTED_VERSION
-#error "build with -DCONSUMER_EXPECTED_VERSION=\"x.y.z\": the version the build system reports"
+#error "build with -DCONSUMER_EXPECTED_VERSION=x.y.z: the version the build system reports"
 #endif
+#define CONSUMER_STRING(x) CONSUMER_STRING_OF(x)
+#define CONSUMER_STRING_OF(x) #x
 
 long long square(long long x)
 {
@@ -72,7 +76,7 @@ int main(int argc, char** argv)
     if (pal::is_worker_process(argc, argv))
         return pal::run_worker(argc, argv);
 
-    check(std::string(ASIO_PAL_VERSION_STRING) == CONSUMER_EXPECTED_VERSION,
+    check(std::string(ASIO_PAL_VERSION_STRING) == CONSUMER_STRING(CONSUMER_EXPECTED_VERSION),
           "version.hpp says the build system's version");
     check(ASIO_PAL_VERSION == ASIO_PAL_VERSION_MAJOR * 100000 + ASIO_PAL_VERSION_MINOR * 100 +
                                   ASIO_PAL_VERSION_PATCH,
