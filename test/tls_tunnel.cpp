@@ -11,7 +11,6 @@
 #include "asio_pal/detail/tls_tunnel.hpp"
 
 #include "asio_pal/detail/handshake.hpp"
-
 #include "asio_pal/detail/task_registry.hpp"
 #include "asio_pal/detail/worker_protocol.hpp"
 #include "asio_pal/worker.hpp"
@@ -25,10 +24,6 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/test/unit_test.hpp>
-
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <algorithm>
 #include <array>
@@ -48,6 +43,9 @@
 #include <vector>
 
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -122,20 +120,20 @@ BOOST_AUTO_TEST_CASE(a_tls_line_goes_through_and_the_fingerprint_is_lowercase)
 BOOST_AUTO_TEST_CASE(malformed_lines_are_named)
 {
     BOOST_TEST(invalid_argument_of("").find("not 0 characters") != std::string::npos);
-    BOOST_TEST(invalid_argument_of(hex64.substr(1)).find("not 63 characters") !=
-               std::string::npos);
+    BOOST_TEST(invalid_argument_of(hex64.substr(1)).find("not 63 characters") != std::string::npos);
     BOOST_TEST(invalid_argument_of(hex64 + " ").find("unknown field") != std::string::npos);
     BOOST_TEST(invalid_argument_of(hex64 + " key=" + fingerprint64).find("unknown field") !=
                std::string::npos);
     BOOST_TEST(invalid_argument_of(hex64 + "  tls=" + fingerprint64).find("unknown field") !=
                std::string::npos);
     BOOST_TEST(invalid_argument_of(hex64 + " tls=").find("TLS fingerprint") != std::string::npos);
-    BOOST_TEST(invalid_argument_of(hex64 + " tls=" + fingerprint64.substr(1))
-                   .find("not 63 characters") != std::string::npos);
-    BOOST_TEST(invalid_argument_of(hex64 + " tls=" + fingerprint64 + " ")
-                   .find("not 65 characters") != std::string::npos);
-    BOOST_TEST(invalid_argument_of("tls=" + fingerprint64).find("the secret") !=
-               std::string::npos);
+    BOOST_TEST(
+        invalid_argument_of(hex64 + " tls=" + fingerprint64.substr(1)).find("not 63 characters") !=
+        std::string::npos);
+    BOOST_TEST(
+        invalid_argument_of(hex64 + " tls=" + fingerprint64 + " ").find("not 65 characters") !=
+        std::string::npos);
+    BOOST_TEST(invalid_argument_of("tls=" + fingerprint64).find("the secret") != std::string::npos);
     BOOST_TEST(invalid_argument_of(hex64 + "\r").find("the secret") != std::string::npos);
 }
 
@@ -224,9 +222,9 @@ BOOST_AUTO_TEST_CASE(random_lines_never_crash_and_only_well_formed_ones_are_acce
             ++accepted;
             BOOST_TEST_REQUIRE(parsed.secret_hex.size() == 64u);
             BOOST_TEST_REQUIRE(is_hex(parsed.secret_hex, false));
-            BOOST_TEST_REQUIRE((parsed.tls_fingerprint_hex.empty() ||
-                                (parsed.tls_fingerprint_hex.size() == 64u &&
-                                 is_hex(parsed.tls_fingerprint_hex, true))));
+            BOOST_TEST_REQUIRE(
+                (parsed.tls_fingerprint_hex.empty() || (parsed.tls_fingerprint_hex.size() == 64u &&
+                                                        is_hex(parsed.tls_fingerprint_hex, true))));
             std::string lowered = line;
             std::transform(lowered.begin(), lowered.end(), lowered.begin(), [](char c) {
                 return static_cast<char>(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
@@ -412,8 +410,7 @@ namespace {
 struct tls_pool
 {
     net::io_context io;
-    std::optional<net::executor_work_guard<net::io_context::executor_type>> work{
-        io.get_executor()};
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> work{io.get_executor()};
     tcp::acceptor listener{io, tcp::endpoint(net::ip::address_v4::loopback(), 0)};
     std::uint16_t port = listener.local_endpoint().port();
     d::tls_server_identity identity;
@@ -450,21 +447,21 @@ struct tls_pool
         auto abort = std::make_shared<std::promise<std::function<void()>>>();
         abort_of_last = abort->get_future();
         net::post(io, [this, promise, abort, handshake_timeout] {
-            listener.async_accept([this, promise, abort, handshake_timeout](
-                                      boost::system::error_code ec, tcp::socket s) {
+            listener.async_accept([this, promise, abort,
+                                   handshake_timeout](boost::system::error_code ec, tcp::socket s) {
                 if (ec)
                 {
                     abort->set_value([] {});
                     return promise->set_value({ec, -1});
                 }
-                abort->set_value(d::async_tls_tunnel(
-                    identity, std::move(s), handshake_timeout,
-                    [promise](boost::system::error_code ec,
-                              net::local::stream_protocol::socket plain) {
-                        accepted a{ec, -1};
-                        if (!ec)
-                            a.fd = plain.release();
-                        promise->set_value(a);
+                abort->set_value(
+                    d::async_tls_tunnel(identity, std::move(s), handshake_timeout,
+                                        [promise](boost::system::error_code ec,
+                                                  net::local::stream_protocol::socket plain) {
+                    accepted a{ec, -1};
+                    if (!ec)
+                        a.fd = plain.release();
+                    promise->set_value(a);
                     }));
             });
         });
@@ -793,24 +790,23 @@ BOOST_AUTO_TEST_CASE(the_hmac_handshake_runs_through_the_tunnel)
             d::async_tls_tunnel(
                 pool.identity, std::move(s), 30s,
                 [&](boost::system::error_code ec, net::local::stream_protocol::socket plain) {
-                    if (ec)
-                        return pool_result.set_value("tls: " + ec.message());
-                    auto socket =
-                        std::make_shared<net::local::stream_protocol::socket>(std::move(plain));
-                    d::async_accept_handshake(
-                        *socket, secret, facts, 30s,
-                        [&, socket](std::exception_ptr e, d::handshake_peer peer) {
-                            if (e)
-                                return pool_result.set_value("handshake failed");
-                            auto bytes = std::make_shared<std::string>("FRAMES");
-                            net::async_write(*socket, net::buffer(*bytes),
-                                             [&, socket, bytes, peer](boost::system::error_code ec,
-                                                                      std::size_t) {
-                                                 pool_result.set_value(
-                                                     ec ? ec.message()
-                                                        : "token " + std::to_string(peer.token));
-                                             });
+                if (ec)
+                    return pool_result.set_value("tls: " + ec.message());
+                auto socket =
+                    std::make_shared<net::local::stream_protocol::socket>(std::move(plain));
+                d::async_accept_handshake(
+                    *socket, secret, facts, 30s,
+                    [&, socket](std::exception_ptr e, d::handshake_peer peer) {
+                    if (e)
+                        return pool_result.set_value("handshake failed");
+                    auto bytes = std::make_shared<std::string>("FRAMES");
+                    net::async_write(
+                        *socket, net::buffer(*bytes),
+                        [&, socket, bytes, peer](boost::system::error_code ec, std::size_t) {
+                        pool_result.set_value(ec ? ec.message()
+                                                 : "token " + std::to_string(peer.token));
                         });
+                    });
                 });
         });
     });
@@ -899,8 +895,8 @@ struct worker_child
     worker_child(std::uint16_t port, std::uint64_t token)
     {
         std::vector<std::string> args{std::filesystem::read_symlink("/proc/self/exe").string()};
-        for (auto& a : d::remote_worker_arguments("127.0.0.1", port, token, 1 << 20, 1000ms,
-                                                  "tls test"))
+        for (auto& a :
+             d::remote_worker_arguments("127.0.0.1", port, token, 1 << 20, 1000ms, "tls test"))
             args.push_back(a);
         std::vector<char*> argv;
         for (auto& a : args)
@@ -997,20 +993,20 @@ struct joins
             d::async_tls_tunnel(
                 pool.identity, std::move(s), 30s,
                 [this](boost::system::error_code ec, net::local::stream_protocol::socket plain) {
-                    if (ec)
+                if (ec)
+                    return;
+                auto socket =
+                    std::make_shared<net::local::stream_protocol::socket>(std::move(plain));
+                d::async_accept_handshake(
+                    *socket, secret, facts, 30s,
+                    [this, socket](std::exception_ptr e, d::handshake_peer peer) {
+                    if (e)
                         return;
-                    auto socket =
-                        std::make_shared<net::local::stream_protocol::socket>(std::move(plain));
-                    d::async_accept_handshake(
-                        *socket, secret, facts, 30s,
-                        [this, socket](std::exception_ptr e, d::handshake_peer peer) {
-                            if (e)
-                                return;
-                            kept.push_back(socket);
-                            tokens.push_back(peer.token);
-                            if (tokens.size() == 2)
-                                tokens_promise.set_value(tokens);
-                        });
+                    kept.push_back(socket);
+                    tokens.push_back(peer.token);
+                    if (tokens.size() == 2)
+                        tokens_promise.set_value(tokens);
+                    });
                 });
             accept();
         });
@@ -1024,8 +1020,8 @@ struct joins
         net::post(pool.io, [&] {
             kept.front()->async_read_some(net::buffer(buf),
                                           [&](boost::system::error_code ec, std::size_t n) {
-                                              got.set_value(ec ? 0 : n);
-                                          });
+                got.set_value(ec ? 0 : n);
+            });
         });
         auto f = got.get_future();
         BOOST_TEST_REQUIRE((f.wait_for(60s) == std::future_status::ready));

@@ -105,8 +105,8 @@ using tls_tunnel_handler =
  * still running releases them.
  *
  * Returns a function that abandons the tunnel, callable from any thread while the io_context
- * lives, any number of times, also once the tunnel has ended: a handshake in progress then fails with
- * boost::asio::error::operation_aborted; a running tunnel closes both its ends at once (what a
+ * lives, any number of times, also once the tunnel has ended: a handshake in progress then fails
+ * with boost::asio::error::operation_aborted; a running tunnel closes both its ends at once (what a
  * pool that stops does to connections still in their handshake).
  */
 std::function<void()> async_tls_tunnel(tls_server_identity& identity,
@@ -122,9 +122,9 @@ std::function<void()> async_tls_tunnel(tls_server_identity& identity,
  * whatever happens) before `deadline`, and checks that the pool's certificate has SHA-256
  * fingerprint `fingerprint_hex` (pinned: no CA is consulted). Then a thread of its own pumps
  * bytes between the TLS connection and a socketpair, until either end closes, as
- * async_tls_tunnel does. Returns the plaintext end: non-blocking, close-on-exec. Throws handshake_error: code
- * timed_out, the TLS error, or handshake_errc::authentication_failed for a certificate that is
- * not the pinned one; `peer` names the pool in the message.
+ * async_tls_tunnel does. Returns the plaintext end: non-blocking, close-on-exec. Throws
+ * handshake_error: code timed_out, the TLS error, or handshake_errc::authentication_failed for a
+ * certificate that is not the pinned one; `peer` names the pool in the message.
  */
 int tls_client_tunnel(int tcp_fd, std::string_view fingerprint_hex, std::string_view peer,
                       std::chrono::steady_clock::time_point deadline);

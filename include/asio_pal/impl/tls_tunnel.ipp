@@ -17,13 +17,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
 #include <array>
 #include <cerrno>
 #include <memory>
@@ -34,6 +27,12 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -167,7 +166,8 @@ void use_ephemeral_identity(SSL_CTX* c)
                                      -1, 0) != 1 ||
         ::X509_set_issuer_name(cert.get(), name) != 1 ||
         ::X509_sign(cert.get(), key.get(), ::EVP_sha256()) <= 0 ||
-        ::SSL_CTX_use_certificate(c, cert.get()) != 1 || ::SSL_CTX_use_PrivateKey(c, key.get()) != 1)
+        ::SSL_CTX_use_certificate(c, cert.get()) != 1 ||
+        ::SSL_CTX_use_PrivateKey(c, key.get()) != 1)
         throw std::runtime_error("asio_pal: cannot make the pool's TLS certificate: " +
                                  openssl_reason());
 }
@@ -239,10 +239,10 @@ struct tunnel : std::enable_shared_from_this<tunnel>
                 return self->tls_ended();
             net::async_write(self->plain, net::buffer(self->down.data(), n),
                              [self](boost::system::error_code ec, std::size_t) {
-                                 if (ec) // the user's end is closed for reading
-                                     return self->close_all();
-                                 self->read_tls();
-                             });
+                if (ec) // the user's end is closed for reading
+                    return self->close_all();
+                self->read_tls();
+            });
         });
     }
 
@@ -258,10 +258,10 @@ struct tunnel : std::enable_shared_from_this<tunnel>
                 return self->read_plain();
             net::async_write(self->tls, net::buffer(self->up.data(), n),
                              [self](boost::system::error_code ec, std::size_t) {
-                                 if (ec)
-                                     self->tls_ended();
-                                 self->read_plain();
-                             });
+                if (ec)
+                    self->tls_ended();
+                self->read_plain();
+            });
         });
     }
 
@@ -450,9 +450,10 @@ std::function<void()> async_tls_tunnel(tls_server_identity& identity, tcp::socke
         return [] {};
     }
     const auto& state = identity.get();
-    auto t = std::make_shared<tunnel>(state, state->context, std::move(stranded), handshake_timeout);
-    net::post(t->tls.get_executor(), [t, handshake_timeout, user_executor,
-                                      h = std::move(handler)]() mutable {
+    auto t =
+        std::make_shared<tunnel>(state, state->context, std::move(stranded), handshake_timeout);
+    net::post(t->tls.get_executor(),
+              [t, handshake_timeout, user_executor, h = std::move(handler)]() mutable {
         t->timer.expires_after(handshake_timeout);
         t->timer.async_wait([t](boost::system::error_code ec) {
             if (ec || t->handshake_done)
@@ -461,35 +462,33 @@ std::function<void()> async_tls_tunnel(tls_server_identity& identity, tcp::socke
             boost::system::error_code ignored;
             t->tls.next_layer().close(ignored);
         });
-        t->tls.async_handshake(
-            ssl::stream_base::server,
-            [t, user_executor, h = std::move(h)](boost::system::error_code ec) mutable {
-                t->handshake_done = true;
-                t->timer.cancel();
-                if (t->timed_out)
-                    ec = net::error::timed_out;
-                else if (t->aborted)
-                    ec = net::error::operation_aborted;
-                local_socket user(user_executor);
+        t->tls.async_handshake(ssl::stream_base::server, [t, user_executor, h = std::move(h)](
+                                                             boost::system::error_code ec) mutable {
+            t->handshake_done = true;
+            t->timer.cancel();
+            if (t->timed_out)
+                ec = net::error::timed_out;
+            else if (t->aborted)
+                ec = net::error::operation_aborted;
+            local_socket user(user_executor);
+            if (!ec)
+            {
+                int fd = t->make_pair(ec);
                 if (!ec)
                 {
-                    int fd = t->make_pair(ec);
-                    if (!ec)
-                    {
-                        user.assign(net::local::stream_protocol(), fd, ec);
-                        if (ec)
-                            ::close(fd);
-                    }
+                    user.assign(net::local::stream_protocol(), fd, ec);
+                    if (ec)
+                        ::close(fd);
                 }
-                if (ec)
-                    t->close_all();
-                else
-                    t->start_pumps();
-                net::post(user_executor,
-                          [h = std::move(h), ec, user = std::move(user)]() mutable {
-                              h(ec, std::move(user));
-                          });
+            }
+            if (ec)
+                t->close_all();
+            else
+                t->start_pumps();
+            net::post(user_executor, [h = std::move(h), ec, user = std::move(user)]() mutable {
+                h(ec, std::move(user));
             });
+        });
     });
     return [weak = std::weak_ptr<tunnel>(t), executor = t->tls.get_executor()] {
         net::post(executor, [weak] {
@@ -562,9 +561,9 @@ int tls_client_tunnel(int tcp_fd, std::string_view fingerprint_hex, std::string_
     pump->io.run();
     pump->io.restart();
     if (t->timed_out)
-        throw handshake_error(net::error::timed_out,
-                              "asio_pal: no TLS handshake with " + std::string(peer) +
-                                  " before the deadline");
+        throw handshake_error(net::error::timed_out, "asio_pal: no TLS handshake with " +
+                                                         std::string(peer) +
+                                                         " before the deadline");
     if (result)
         throw handshake_error(result, context + ": " + result.message());
     std::array<unsigned char, 32> presented{};
