@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages asio_pal needs to build and test (CMake and b2,
-# g++ and clang++, sanitizer runtimes). Idempotent: silent when all are present;
-# otherwise runs apt-get update and apt-get install -y, through sudo when not root.
+# g++ and clang++, sanitizer runtimes, debhelper and pkg-config for the consumer test).
+# Idempotent: silent when all are present; otherwise runs apt-get update and
+# apt-get install -y, through sudo when not root.
 #
 #   scripts/install-deps.sh                what the build and the tests need
 #   scripts/install-deps.sh bench          that, plus what the benchmark scripts need (gnuplot)
@@ -27,6 +28,8 @@ packages=(
     python3
     libssl-dev # libcrypto and libssl: the handshake's HMAC, optional TLS for remote workers
     doxygen    # the reference manual (scripts/build_docs.sh)
+    debhelper  # dpkg-buildpackage of debian/ (scripts/test_consumer.sh)
+    pkg-config # test/consumer's pkg-config build (scripts/test_consumer.sh)
 )
 cluster_packages=()
 for word in "$@"; do
