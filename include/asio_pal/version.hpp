@@ -10,14 +10,17 @@
 #ifndef ASIO_PAL_VERSION_HPP
 #define ASIO_PAL_VERSION_HPP
 
+/// The major version of asio_pal. While it is 0, each minor version may break the API and ABI.
 #define ASIO_PAL_VERSION_MAJOR 0
+/// The minor version of asio_pal.
 #define ASIO_PAL_VERSION_MINOR 1
+/// The patch level of asio_pal.
 #define ASIO_PAL_VERSION_PATCH 0
 
 /// The version as one number, laid out like BOOST_ASIO_VERSION (102801 is 1.28.1):
 /// ASIO_PAL_VERSION / 100000 is the major version, ASIO_PAL_VERSION / 100 % 1000 the minor
 /// version and ASIO_PAL_VERSION % 100 the patch level. Usable in `#if`.
-#define ASIO_PAL_VERSION                                                                         \
+#define ASIO_PAL_VERSION                                                                           \
     (ASIO_PAL_VERSION_MAJOR * 100000 + ASIO_PAL_VERSION_MINOR * 100 + ASIO_PAL_VERSION_PATCH)
 
 /// "MAJOR.MINOR.PATCH".

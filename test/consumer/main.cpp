@@ -127,7 +127,8 @@ int main(int argc, char** argv)
     }
     catch (const boost::system::system_error& e)
     {
-        check(e.code() == net::error::eof, "process_pool: a worker's Asio eof equals net::error::eof");
+        check(e.code() == net::error::eof,
+              "process_pool: a worker's Asio eof equals net::error::eof");
     }
 
     try
