@@ -90,6 +90,36 @@ no_tree_paths()
     fi
 }
 
+# check_exports LIBRARY: libasio_pal.so's SONAME carries MAJOR.MINOR, and it exports namespace
+# asio_pal (the exceptions' type information included) and, of Boost, only the objects
+# src/asio_pal.map names.
+check_exports()
+{
+    local so=$1 soname exports unexpected
+    soname=$(readelf -d "$so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+    if [[ "$soname" != "libasio_pal.so.${version%.*}" ]]; then
+        echo "test_consumer: $so has SONAME '$soname', not libasio_pal.so.${version%.*}" >&2
+        return 1
+    fi
+    # In a variable, not a pipe into grep -q: pipefail would see nm killed by SIGPIPE.
+    exports=$(nm -D --defined-only -C "$so" | cut -d' ' -f3-)
+    local boost_kept='^(guard variable for )?boost::(system::detail::[a-z_]+_cat_holder<void>'
+    boost_kept+='::instance|(asio|process::v2)::error::get_[a-z0-9_]+_category\(\)::instance'
+    boost_kept+='|asio::detail::(call_stack|keyword_tss_ptr)<.*>::(top_|value_))$'
+    unexpected=$(grep -v 'asio_pal::' <<<"$exports" | grep -Ev "$boost_kept" || true)
+    if [[ -n "$unexpected" ]]; then
+        echo "test_consumer: $so exports what src/asio_pal.map should keep local:" >&2
+        head -20 <<<"$unexpected" >&2
+        return 1
+    fi
+    if ! grep -qx 'typeinfo for asio_pal::pool_closed_error' <<<"$exports"; then
+        echo "test_consumer: $so does not export typeinfo for asio_pal::pool_closed_error" >&2
+        return 1
+    fi
+    echo "$so: SONAME $soname, exports namespace asio_pal and" \
+        "$(grep -vc 'asio_pal::' <<<"$exports") Boost objects"
+}
+
 # cmake_consumer NAME [cmake arguments...]: configures, builds and runs test/consumer.
 cmake_consumer()
 {
@@ -165,10 +195,11 @@ for way in "${ways[@]}"; do
             echo "test_consumer: the package is $deb_version, version.hpp says $version" >&2
             exit 1
         fi
-        dpkg-deb --contents "$deb" | awk '{print $6}'
+        dpkg-deb --contents "$deb" | awk '{print $6}' | grep -v -e '/$' -e '^./usr/include/asio_pal/'
         mkdir "$tmp/deb-contents"
         dpkg-deb --extract "$deb" "$tmp/deb-contents"
         no_tree_paths "$tmp/deb-contents"
+        check_exports "$(echo "$tmp"/deb-contents/usr/lib/*/libasio_pal.so.*.*.*)"
         step "apt-get install $deb"
         deb_installed=1
         DEBIAN_FRONTEND=noninteractive apt-get install -y "$deb" >"$tmp/apt.log" 2>&1 ||
