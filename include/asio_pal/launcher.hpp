@@ -32,6 +32,7 @@ namespace asio_pal {
  */
 struct tls_options
 {
+    /// Whether the pool's connections with its workers use TLS (off by default).
     bool enabled = false;
     /// PEM certificate (chain) the pool presents; empty: an ephemeral self-signed one. Workers
     /// pin its first certificate, so no CA is consulted either way.
@@ -85,8 +86,12 @@ struct local_launcher
  */
 struct command_launcher
 {
+    /// The argument vector that starts one worker, with the placeholders above; by default the
+    /// worker executable itself, on this machine.
     std::vector<std::string> command{"{exe}", "{args}"};
+    /// The hosts that `{host}` stands for, one worker after the other.
     std::vector<std::string> hosts{};
+    /// Where the pool listens (127.0.0.1 by default), timeouts, TLS.
     remote_options remote{};
 };
 
@@ -102,6 +107,7 @@ struct slurm_launcher
     std::string srun = "srun";
     /// More srun options, placed before the worker's command (e.g. "--cpus-per-task=4").
     std::vector<std::string> srun_args{};
+    /// Where the pool listens (this host's name by default), timeouts, TLS.
     remote_options remote{};
 };
 
@@ -109,11 +115,15 @@ struct slurm_launcher
 struct rendezvous_info
 {
     std::string host;          ///< where the pool listens
+    /// The port it listens on.
     std::uint16_t port = 0;
     std::string secret_hex;    ///< the pool's secret: hand it over privately
     std::vector<std::uint64_t> tokens; ///< one launch token per worker, in worker order
+    /// The pool's process_pool_options::max_frame_size.
     std::size_t max_frame_size = 0;
+    /// How often each worker sends a heartbeat.
     std::chrono::milliseconds heartbeat_interval{0};
+    /// The pool's name, for the workers' diagnostics.
     std::string pool_name;
     /// SHA-256 of the pool's TLS certificate, 64 hex digits, for the workers to pin; empty:
     /// plain TCP. Hand it over with the secret.
@@ -130,11 +140,15 @@ struct rendezvous_info
  */
 struct preset_launcher
 {
+    /// How many workers the engine started: all join when the pool is made.
     std::size_t workers = 0;
+    /// Called once, from the pool's constructor: hands each worker its part of the info (the
+    /// address, the secret, its own token).
     std::function<void(const rendezvous_info&)> rendezvous{};
     /// Called on the pool's I/O thread when one of the workers ends other than by retirement
     /// (it died, its connection was lost, it never connected). May be empty.
     std::function<void()> on_worker_lost{};
+    /// Where the pool listens, timeouts, TLS.
     remote_options remote{};
 };
 

@@ -48,7 +48,9 @@ public:
     mpi_workers(const mpi_workers&) = delete;
     mpi_workers& operator=(const mpi_workers&) = delete;
 
+    /// This process's rank in MPI_COMM_WORLD (0: the program).
     int rank() const noexcept { return rank_; }
+    /// The number of ranks in MPI_COMM_WORLD: the program and size() - 1 workers.
     int size() const noexcept { return size_; }
     /// Whether this rank is a worker (any rank but 0).
     bool is_worker() const noexcept { return rank_ != 0; }
