@@ -54,8 +54,10 @@ string(JOIN "" ASIO_PAL_DOCS_EXCLUDE_SYMBOLS ${ASIO_PAL_DOCS_EXCLUDE_SYMBOLS})
 
 configure_file("${PROJECT_SOURCE_DIR}/docs/Doxyfile.in" "${ASIO_PAL_DOCS_OUTPUT}/Doxyfile" @ONLY)
 
-# Always runs (a few seconds): Doxygen has no cheap way to say what changed.
+# Always runs (a few seconds): Doxygen has no cheap way to say what changed. The old pages go
+# first, as Doxygen leaves those of removed pages behind.
 add_custom_target(${asio_pal_docs_target}
+    COMMAND "${CMAKE_COMMAND}" -E rm -rf "${ASIO_PAL_DOCS_OUTPUT}/html"
     COMMAND Doxygen::doxygen "${ASIO_PAL_DOCS_OUTPUT}/Doxyfile"
     WORKING_DIRECTORY "${ASIO_PAL_DOCS_OUTPUT}"
     BYPRODUCTS "${ASIO_PAL_DOCS_OUTPUT}/html/index.html"
