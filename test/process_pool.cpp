@@ -423,13 +423,15 @@ namespace {
 std::string worker_helper;
 
 // "tcp" after the helper's path: every pool of this suite gets workers that a command launcher
-// starts and that connect back over loopback TCP, instead of child processes over pipes.
+// starts and that connect back over loopback TCP, instead of child processes over pipes; "tls":
+// the same, each connection in TLS.
 bool over_tcp = false;
+bool over_tls = false;
 
 pal::process_pool_options with_test_launcher(pal::process_pool_options o)
 {
     if (over_tcp)
-        o.launcher = pal::command_launcher{};
+        o.launcher = pal::command_launcher{.remote = {.tls = {.enabled = over_tls}}};
     return o;
 }
 
@@ -463,6 +465,12 @@ private:
 boost::test_tools::assertion_result local_workers(boost::unit_test::test_unit_id)
 {
     return !over_tcp;
+}
+
+// Tests of run()'s short cut on its own channel, which a worker over TLS does not open.
+boost::test_tools::assertion_result direct_channels(boost::unit_test::test_unit_id)
+{
+    return !over_tls;
 }
 
 /// A fresh directory for one test's marker files.
@@ -1444,7 +1452,8 @@ std::future<long> run_until_go(pal::process_pool& pool, const temp_dir& dir)
     return running;
 }
 
-BOOST_AUTO_TEST_CASE(the_caller_reads_the_reply_itself)
+BOOST_AUTO_TEST_CASE(the_caller_reads_the_reply_itself,
+                     *boost::unit_test::precondition(direct_channels))
 {
     test_pool pool(1);
     long pid = pool.run(my_pid);
@@ -1461,7 +1470,8 @@ BOOST_AUTO_TEST_CASE(the_caller_reads_the_reply_itself)
 // Submitted, such a task replies on the pipe the I/O thread reads: its result is good, but its
 // worker would hand the next run() garbage (or nothing), so the pool replaces it when it goes
 // idle, before any run() can take it.
-BOOST_AUTO_TEST_CASE(a_submitted_task_spoiling_the_direct_pipe_costs_only_its_worker)
+BOOST_AUTO_TEST_CASE(a_submitted_task_spoiling_the_direct_pipe_costs_only_its_worker,
+                     *boost::unit_test::precondition(direct_channels))
 {
     test_pool pool(1);
     long pid = pool.run(my_pid);
@@ -1532,7 +1542,8 @@ BOOST_AUTO_TEST_CASE(workers_dying_mid_run)
     BOOST_TEST(pool.count_workers() == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(a_worker_closing_its_reply_pipe_is_killed)
+BOOST_AUTO_TEST_CASE(a_worker_closing_its_reply_pipe_is_killed,
+                     *boost::unit_test::precondition(direct_channels))
 {
     test_pool pool(1);
     BOOST_TEST(pool.run(square, 1) == 1);
@@ -1563,7 +1574,8 @@ BOOST_AUTO_TEST_CASE(a_grandchild_holding_the_pipes_does_not_hang_run)
     BOOST_TEST(pool.run(square, 2) == 4);
 }
 
-BOOST_AUTO_TEST_CASE(busy_while_leased_and_shutdown_waits_for_it)
+BOOST_AUTO_TEST_CASE(busy_while_leased_and_shutdown_waits_for_it,
+                     *boost::unit_test::precondition(direct_channels))
 {
     temp_dir dir;
     test_pool pool(1);
@@ -1584,7 +1596,8 @@ BOOST_AUTO_TEST_CASE(busy_while_leased_and_shutdown_waits_for_it)
     BOOST_CHECK_THROW(pool.run(square, 1), pal::pool_closed_error);
 }
 
-BOOST_AUTO_TEST_CASE(queued_work_reaches_a_worker_after_its_lease)
+BOOST_AUTO_TEST_CASE(queued_work_reaches_a_worker_after_its_lease,
+                     *boost::unit_test::precondition(direct_channels))
 {
     temp_dir dir;
     test_pool pool(1);
@@ -1836,7 +1849,9 @@ int main(int argc, char** argv)
         if (std::string(argv[i]) == "--")
         {
             worker_helper = argv[i + 1];
-            over_tcp = i + 2 < argc && std::string(argv[i + 2]) == "tcp";
+            std::string mode = i + 2 < argc ? argv[i + 2] : "";
+            over_tls = mode == "tls";
+            over_tcp = mode == "tcp" || over_tls;
         }
     return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
 }

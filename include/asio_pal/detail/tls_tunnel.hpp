@@ -130,8 +130,10 @@ int tls_client_tunnel(int tcp_fd, std::string_view fingerprint_hex, std::string_
                       std::chrono::steady_clock::time_point deadline);
 
 /// Stops every tunnel tls_client_tunnel started (closing their connections) and joins their
-/// threads: what a worker does before it returns from run_worker.
-void stop_tls_client_tunnels() noexcept;
+/// threads: what a worker does before it returns from run_worker. Waits up to `grace` for
+/// tunnels still forwarding what the worker wrote before it closed its ends for writing.
+void stop_tls_client_tunnels(
+    std::chrono::milliseconds grace = std::chrono::milliseconds(0)) noexcept;
 
 } // namespace asio_pal::detail
 

@@ -11,7 +11,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include <cerrno>
@@ -135,14 +135,14 @@ struct pipe_link
  */
 struct socket_link
 {
-    explicit socket_link(net::ip::tcp::socket s)
+    explicit socket_link(net::generic::stream_protocol::socket s)
         : socket(std::move(s))
     {}
     socket_link(const socket_link&) = delete;
     socket_link& operator=(const socket_link&) = delete;
     ~socket_link() { close_fd(direct.read_fd); } // write_fd is the same descriptor
 
-    net::ip::tcp::socket socket;
+    net::generic::stream_protocol::socket socket;
     direct_channel direct; // set once by add_direct
 };
 
@@ -166,7 +166,10 @@ public:
         v_.emplace<pipe_link>(ex, input, output, input_reader, direct_write, direct_read);
     }
     /// A remote worker's connection, once.
-    void connect_socket(net::ip::tcp::socket socket) { v_.emplace<socket_link>(std::move(socket)); }
+    void connect_socket(net::generic::stream_protocol::socket socket)
+    {
+        v_.emplace<socket_link>(std::move(socket));
+    }
 
     bool connected() const noexcept { return !std::holds_alternative<std::monostate>(v_); }
 
@@ -196,7 +199,7 @@ public:
             pl->to_child.async_wait(net::posix::stream_descriptor::wait_write,
                                     std::forward<Handler>(h));
         else
-            std::get<socket_link>(v_).socket.async_wait(net::ip::tcp::socket::wait_write,
+            std::get<socket_link>(v_).socket.async_wait(net::socket_base::wait_write,
                                                         std::forward<Handler>(h));
     }
 
@@ -231,7 +234,7 @@ public:
         }
         else if (auto* sl = std::get_if<socket_link>(&v_))
         {
-            sl->socket.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+            sl->socket.shutdown(net::socket_base::shutdown_both, ignored);
             sl->socket.close(ignored);
         }
     }

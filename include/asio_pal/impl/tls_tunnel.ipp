@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cerrno>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -327,6 +328,8 @@ struct client_pump
 {
     net::io_context io{1};
     std::thread thread;
+    std::promise<void> done; // its io_context ran out of work: both directions ended
+    std::future<void> finished = done.get_future();
 };
 
 struct client_pumps
@@ -593,12 +596,15 @@ int tls_client_tunnel(int tcp_fd, std::string_view fingerprint_hex, std::string_
         auto& registry = client_pump_registry();
         std::lock_guard lock(registry.mutex);
         registry.pumps.push_back(std::move(pump));
-        p->thread = std::thread([p] { p->io.run(); });
+        p->thread = std::thread([p] {
+            p->io.run();
+            p->done.set_value();
+        });
     }
     return user;
 }
 
-void stop_tls_client_tunnels() noexcept
+void stop_tls_client_tunnels(std::chrono::milliseconds grace) noexcept
 {
     std::vector<std::unique_ptr<client_pump>> pumps;
     {
@@ -606,6 +612,9 @@ void stop_tls_client_tunnels() noexcept
         std::lock_guard lock(registry.mutex);
         pumps.swap(registry.pumps);
     }
+    auto deadline = std::chrono::steady_clock::now() + grace;
+    for (auto& p : pumps)
+        p->finished.wait_until(deadline);
     for (auto& p : pumps)
         p->io.stop();
     for (auto& p : pumps)

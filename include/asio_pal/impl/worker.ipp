@@ -596,14 +596,21 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
                                                    std::max(left, std::chrono::milliseconds(1)),
                                                    tls_fingerprint_hex);
                 // The second connection carries the replies of run()'s short cut. Without it
-                // (refused, or the network fails now) the pool's run() uses the first.
-                try
+                // (refused, or the network fails now) the pool's run() uses the first. With
+                // TLS there is none: the two connections would cross two tunnels with no order
+                // between them, and bytes a task wrote on the second could reach the pool after
+                // it checked that none came (see stray_direct_bytes).
+                if (tls_fingerprint_hex.empty())
                 {
-                    direct = connect_and_handshake(host, port, secret, facts, direct_token(token),
-                                                   std::chrono::seconds(10), tls_fingerprint_hex);
+                    try
+                    {
+                        direct =
+                            connect_and_handshake(host, port, secret, facts, direct_token(token),
+                                                  std::chrono::seconds(10), {});
+                    }
+                    catch (const std::exception&)
+                    {}
                 }
-                catch (const std::exception&)
-                {}
                 break;
             }
             catch (const handshake_error& e)
@@ -656,8 +663,16 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
     if (direct >= 0)
         session.serve_direct_connection();
     int status = session.serve();
-    // Retired: the pumps stop before the process exits, not while OpenSSL is cleaned up.
-    stop_tls_client_tunnels();
+    if (!tls_fingerprint_hex.empty())
+    {
+        // What it said last (its bye, its initializer's failure) must reach the pool: its
+        // plaintext ends close for writing, and the tunnels forward what is left, then end.
+        // They stop before the process exits, not while OpenSSL is cleaned up.
+        ::shutdown(worker_output_fd, SHUT_WR);
+        if (direct >= 0)
+            ::shutdown(worker_direct_fd, SHUT_WR);
+        stop_tls_client_tunnels(std::chrono::seconds(5));
+    }
     return status;
 }
 

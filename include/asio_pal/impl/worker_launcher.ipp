@@ -453,7 +453,7 @@ public:
         , handlers_(handlers)
         , events_(events)
         , listener_(handlers, plan_.remote_settings, o.name,
-                    [this](net::ip::tcp::socket& s,
+                    [this](net::generic::stream_protocol::socket& s,
                            const handshake_peer& peer) { return joined(s, peer); })
         , endpoint_(listener_.endpoint())
     {
@@ -506,7 +506,9 @@ public:
 
     void abandon(worker_process& w) noexcept override
     {
-        if (w.launched.fixed)
+        // Through a TLS tunnel nothing reaches the worker without the executor (the tunnel
+        // runs there): a quit frame would wait forever, so it is stopped.
+        if (w.launched.fixed || !listener_.tls_fingerprint().empty())
             stop(w);
         child_launcher::drop_process(w);
     }
@@ -608,7 +610,8 @@ private:
                              .tokens = {},
                              .max_frame_size = options_.max_frame_size,
                              .heartbeat_interval = plan_.remote_settings.heartbeat_interval,
-                             .pool_name = options_.name};
+                             .pool_name = options_.name,
+                             .tls_fingerprint = listener_.tls_fingerprint()};
         for (std::size_t i = 0; i < plan_.preset_workers; ++i)
             info.tokens.push_back(random_nonzero_u64());
         preset_tokens_ = info.tokens;
@@ -617,7 +620,7 @@ private:
 
     /// A connection that passed the handshake: the link of the worker whose token it names, or
     /// that worker's second connection (run()'s short cut), which comes after its first.
-    bool joined(net::ip::tcp::socket& socket, const handshake_peer& peer)
+    bool joined(net::generic::stream_protocol::socket& socket, const handshake_peer& peer)
     {
         for (auto& [token, weak] : waiting_)
         {

@@ -47,6 +47,8 @@ worker_listener::worker_listener(pool_handlers handlers, const remote_options& s
     , secret_(handshake_secret::generate())
     , facts_(make_compatibility_facts(registered_task_names()))
 {
+    if (settings.tls.enabled)
+        tls_.emplace(tls_server_identity::make(settings.tls));
     net::ip::address address = listen_address(handlers_.strand, settings, pool_name_);
     net::ip::tcp::endpoint at(address, settings.listen_port);
     acceptor_.open(at.protocol());
@@ -57,7 +59,7 @@ worker_listener::worker_listener(pool_handlers handlers, const remote_options& s
     // Workers need an address they can reach: an unspecified one (all interfaces) stands for
     // this host's name.
     host_ = address.is_unspecified() ? net::ip::host_name() : address.to_string();
-    secret_line_ = secret_.to_hex() + "\n";
+    secret_line_ = make_secret_line(secret_, tls_fingerprint());
 }
 
 void worker_listener::start()
@@ -69,8 +71,12 @@ void worker_listener::close() noexcept
 {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
-    for (const auto& socket : handshaking_)
-        socket->close(ignored); // its handshake fails now, and ends its timer
+    // Each handshake fails now, and ends its timer. Taken out first: they end on the strand,
+    // later, and find themselves gone.
+    std::map<std::uint64_t, std::function<void()>> ending;
+    ending.swap(handshaking_);
+    for (auto& [id, end] : ending)
+        end();
 }
 
 void worker_listener::accept_next()
@@ -84,40 +90,98 @@ void worker_listener::accept_next()
             // Connections still in their handshake are bounded, so that strangers opening many
             // cannot take every descriptor of the program; beyond, they are closed at once.
             if (!ec && handshaking_.size() < max_handshakes_in_progress)
-                handshake(std::make_shared<net::ip::tcp::socket>(std::move(socket)));
+                handshake(std::move(socket));
             accept_next(); // a failed accept (out of descriptors) is the connection's loss
         }));
 }
 
-void worker_listener::handshake(std::shared_ptr<net::ip::tcp::socket> socket)
+namespace {
+
+/// The socket a link holds, whatever carries it.
+template <typename Protocol>
+net::generic::stream_protocol::socket as_generic(net::basic_stream_socket<Protocol>& s)
 {
-    boost::system::error_code ignored;
-    socket->set_option(net::ip::tcp::no_delay(true), ignored);
-    handshaking_.insert(socket);
-    async_accept_handshake(
-        *socket, secret_, facts_, connect_timeout_,
-        handlers_.guarded([this, socket](std::exception_ptr e, handshake_peer peer) {
-            handshaking_.erase(socket);
-            if (!e && !joined_(*socket, peer))
-                e = std::make_exception_ptr(
-                    std::runtime_error(describe_handshake_peer(*socket) +
-                                       " named a launch token the pool does not wait for"));
-            if (e)
-            {
-                boost::system::error_code ignored;
-                socket->close(ignored);
-                refused(e);
-            }
-        }));
+    auto protocol = s.local_endpoint().protocol();
+    net::generic::stream_protocol generic(protocol.family(), protocol.protocol());
+    return net::generic::stream_protocol::socket(s.get_executor(), generic, s.release());
 }
 
-void worker_listener::refused(std::exception_ptr e) noexcept
+} // namespace
+
+void worker_listener::handshake(net::ip::tcp::socket tcp)
+{
+    boost::system::error_code ignored;
+    tcp.set_option(net::ip::tcp::no_delay(true), ignored);
+    std::string peer = describe_handshake_peer(tcp);
+    std::uint64_t id = next_connection_++;
+    if (!tls_)
+    {
+        authenticate(id, std::make_shared<net::ip::tcp::socket>(std::move(tcp)), peer);
+        return;
+    }
+    // TLS first: the pool's handshake then runs over the tunnel's plaintext end.
+    auto end = async_tls_tunnel(*tls_, std::move(tcp), connect_timeout_,
+                                handlers_.guarded(
+                                    [this, id, peer](boost::system::error_code ec,
+                                                     net::local::stream_protocol::socket plain) {
+        if (!handshaking_.contains(id)) // the listener closed meanwhile
+            return;
+        if (ec)
+        {
+            handshaking_.erase(id);
+            refused(peer, std::make_exception_ptr(
+                              boost::system::system_error(ec, "its TLS handshake failed")));
+            return;
+        }
+        authenticate(id, std::make_shared<net::local::stream_protocol::socket>(std::move(plain)),
+                     peer);
+                                }));
+    handshaking_.emplace(id, std::move(end));
+}
+
+template <typename Socket>
+void worker_listener::authenticate(std::uint64_t id, std::shared_ptr<Socket> socket,
+                                   const std::string& peer)
+{
+    handshaking_[id] = [socket] {
+        boost::system::error_code ignored;
+        socket->close(ignored);
+    };
+    async_accept_handshake(*socket, secret_, facts_, connect_timeout_,
+                           handlers_.guarded(
+                               [this, id, socket, peer](std::exception_ptr e, handshake_peer who) {
+        bool listening = handshaking_.erase(id) != 0; // else it closed, and ended this
+        if (!e)
+        {
+            try
+            {
+                net::generic::stream_protocol::socket s = as_generic(*socket);
+                if (!joined_(s, who))
+                    e = std::make_exception_ptr(
+                        std::runtime_error("it named a launch token the pool does not wait for"));
+            }
+            catch (...)
+            {
+                e = std::current_exception(); // closed meanwhile
+            }
+        }
+        if (e)
+        {
+            boost::system::error_code ignored;
+            socket->close(ignored);
+            if (listening)
+                refused(peer, e);
+        }
+                           }));
+}
+
+void worker_listener::refused(const std::string& peer, std::exception_ptr e) noexcept
 {
     // Closed, and said on stderr: nothing else would tell of an attack or of a worker built
     // from another program.
     std::string why = describe(e);
-    std::fprintf(stderr, "asio_pal: process pool '%s' refused a connection: %s\n",
-                 pool_name_.c_str(), why.c_str());
+    std::fprintf(stderr, "asio_pal: process pool '%s' refused a connection from %s: %s\n",
+                 pool_name_.c_str(), peer.c_str(), why.c_str());
     std::fflush(stderr);
     try
     {
