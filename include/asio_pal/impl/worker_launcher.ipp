@@ -486,6 +486,18 @@ public:
         w->launched.refusals_at_launch = listener_.refusals();
         waiting_[w->launched.token] = w;
         arm_connect_timeout(w);
+        // A preset worker may have connected before its launch (see joined): its link is up
+        // when this returns, as a child's.
+        if (auto it = early_.find(w->launched.token); it != early_.end())
+        {
+            link_up(w, std::move(it->second.socket), it->second.peer);
+            early_.erase(it);
+            if (auto d = early_.find(direct_token(w->launched.token)); d != early_.end())
+            {
+                pair_direct(*w, d->second.socket);
+                early_.erase(d);
+            }
+        }
     }
 
     void stop(worker_process& w) noexcept override
@@ -627,25 +639,55 @@ private:
             worker_ptr w = weak.lock();
             if (!w || w->exited || direct_token(token) != peer.token || !w->link.connected())
                 continue;
-            boost::system::error_code ec;
-            socket.non_blocking(true, ec);
-            int fd = ec ? -1 : socket.release(ec);
-            if (fd >= 0)
-                events_.worker_linked_direct(*w, fd);
+            pair_direct(*w, socket);
             return true; // one that comes too early or twice is closed: run() uses the first
         }
         auto it = waiting_.find(peer.token);
         worker_ptr w = it == waiting_.end() ? nullptr : it->second.lock();
-        if (!w || w->link.connected() || w->exited)
+        if (!w)
+        {
+            // The rendezvous tells a preset worker its token before the pool launches it: one
+            // quicker than the pool's I/O thread waits for its launch.
+            if (!preset_not_launched(peer.token) || early_.contains(peer.token))
+                return false;
+            early_.emplace(peer.token, early_connection{std::move(socket), peer});
+            return true;
+        }
+        if (w->link.connected() || w->exited)
             return false;
+        link_up(w, std::move(socket), peer);
+        events_.worker_linked(w);
+        return true;
+    }
+
+    void link_up(const worker_ptr& w, net::generic::stream_protocol::socket socket,
+                 const handshake_peer& peer)
+    {
         w->link.connect_socket(std::move(socket));
         ever_joined_ = true;
         w->launched.host = peer.host;
         w->launched.remote_pid = static_cast<pid_t>(peer.pid);
         w->last_heard = std::chrono::steady_clock::now();
         arm_watchdog(w);
-        events_.worker_linked(w);
-        return true;
+    }
+
+    void pair_direct(worker_process& w, net::generic::stream_protocol::socket& socket)
+    {
+        boost::system::error_code ec;
+        socket.non_blocking(true, ec);
+        int fd = ec ? -1 : socket.release(ec);
+        if (fd >= 0)
+            events_.worker_linked_direct(w, fd);
+    }
+
+    /// Whether `token` (or the token whose second connection it names) is a preset worker's
+    /// the pool has not launched yet.
+    bool preset_not_launched(std::uint64_t token) const noexcept
+    {
+        for (std::size_t i = next_preset_; i < preset_tokens_.size(); ++i)
+            if (preset_tokens_[i] == token || direct_token(preset_tokens_[i]) == token)
+                return true;
+        return false;
     }
 
     /// A worker that has not connected back after connect_timeout is given up (its command is
@@ -690,6 +732,14 @@ private:
     bool ever_joined_ = false;                 // a worker connected once
     std::vector<std::uint64_t> preset_tokens_; // a preset_launcher's workers, in order
     std::size_t next_preset_ = 0;
+    // Connections of preset workers that came before their launch, by token (at most two per
+    // worker: its own and its second).
+    struct early_connection
+    {
+        net::generic::stream_protocol::socket socket;
+        handshake_peer peer;
+    };
+    std::map<std::uint64_t, early_connection> early_;
 };
 
 } // namespace
