@@ -1,6 +1,9 @@
 //
 // bench/bench_util.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Measuring against a peer in the same run. A and B alternate (A, B, A, B...) for `--rounds N`
 // rounds (default 11). Each measured section records its wall time and the CPU time the process
 // spent in it (getrusage: user + sys), so every figure is printed with its median, its spread

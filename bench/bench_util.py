@@ -1,3 +1,6 @@
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+
 """Shared by the Python peers and the scripts that compare them with asio_pal: the Python side
 of bench/bench_util.hpp.
 

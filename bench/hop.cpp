@@ -1,6 +1,9 @@
 //
 // bench/hop.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // A coroutine on an io_context offloads a tiny function and resumes at home:
 // `co_await async_run(pool, f, use_awaitable)` against the raw pair
 // `co_await post(pool, use_awaitable); co_await post(io, use_awaitable)` on an

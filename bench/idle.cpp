@@ -1,6 +1,9 @@
 //
 // bench/idle.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Elasticity: CPU time an idle pool burns over 1 s (after it ran work), time for a pool to
 // shrink to 0 workers after its idle timeout, and the latency of a first task on an empty pool
 // against starting (and joining) a std::thread, same run.

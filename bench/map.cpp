@@ -1,6 +1,9 @@
 //
 // bench/map.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Items per second for map_all over 1M trivial items with chunk sizes 1, 100 and 10,000 on a
 // thread_pool of 2 workers, next to submit() of 1M tasks. bench/map_vs_python.sh runs it
 // alternately with Python's concurrent.futures.ThreadPoolExecutor(2).map (bench/map_peer.py).

@@ -1,3 +1,6 @@
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+
 """Peer of bench/map.cpp: concurrent.futures.ThreadPoolExecutor(2).map over trivial items.
 
 Prints one record a round, "python_threadpool_map <items/s> <CPU us per item>" (CPU: user + sys

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Runs bench_map and its Python peer (bench/map_peer.py, ThreadPoolExecutor(2).map)
 # alternately, one round each per round, and prints each asio_pal figure against Python with
 # medians, spreads, per-round values and CPU time per item (bench/bench_util.py). Builds nothing.

@@ -1,6 +1,9 @@
 //
 // bench/post.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Fire-and-forget: post 1M tiny functions through the executor, then wait for all of them.
 // Peer: boost::asio::thread_pool with the same number of threads, measured in the same run.
 //

@@ -1,6 +1,9 @@
 //
 // bench/process.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The process pool (issue 4), each figure against a peer measured in the same run:
 //   --roundtrip  serial round trip of one tiny task on a warm process_pool(1), against a raw
 //                16-byte ping-pong over two pipes with a forked child (and, for reference, the

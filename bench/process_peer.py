@@ -1,3 +1,6 @@
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+
 """Peer of bench/process.cpp's --tiny/--map/--latency modes: concurrent.futures
 ProcessPoolExecutor(2), standard library only.
 

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Runs bench_process in its --tiny/--map/--latency modes and its Python peer
 # (bench/process_peer.py, ProcessPoolExecutor(2)) alternately, one round each per round, and
 # prints each figure with medians, spreads, per-round values and CPU time per task (this

@@ -1,6 +1,9 @@
 //
 // bench/remote.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Workers that connect back over TCP (issue 11), each figure measured in the same run as its
 // peers: a process pool whose workers a command_launcher starts ("{exe} {args}") and that talk
 // to it over loopback TCP, against the same pool over local pipes (the default launcher), and

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Builds the benchmarks and runs every figure of README.md's comparison table (and the other
 # DESIGN.md bars that bench/README.md reports), each program with its default 11 interleaved
 # rounds, recording the load average before and after. Output goes to the terminal and to a

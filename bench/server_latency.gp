@@ -1,3 +1,6 @@
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # bench/server_latency.gp: the CDFs of /ping latency written by bench/server_load.sh.
 #   gnuplot -e "dir='DATA'; out='PNG'; inline_stats='...'; offloaded_stats='...'; \
 #               nice0_stats='...'; subtitle='...'" bench/server_latency.gp

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # The HTTP server figure of bench/README.md ("HTTP server: /ping latency while /hash is
 # hammered"). example/server/hash_server runs three times on an ephemeral port of 127.0.0.1:
 #   inline            --inline: each digest runs on the server's only I/O thread

@@ -1,6 +1,9 @@
 //
 // bench/submit.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // submit + future + collect of 100k tiny tasks, and the serial round trip of one task.
 // Peer: boost::asio::post(pool, use_future) + get() on boost::asio::thread_pool, same run.
 //

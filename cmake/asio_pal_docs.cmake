@@ -1,3 +1,6 @@
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # The reference manual: Doxygen renders the public headers' doc comments and the narrative pages
 # of docs/*.md into <build>/docs/html/index.html.
 #

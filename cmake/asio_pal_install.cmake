@@ -1,3 +1,6 @@
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Install rules of asio_pal, included by CMakeLists.txt when ASIO_PAL_INSTALL is on:
 #
 #   include/asio_pal.hpp, include/asio_pal/**.hpp     the headers (not the .ipp files: they are

@@ -1,4 +1,7 @@
 #!/usr/bin/env python3
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+
 """Doxygen input filter for asio_pal's headers: prints HEADER with every `namespace detail`
 block wrapped in a conditional section (@cond ... @endcond), so that the implementation's
 functions, aliases and classes stay out of the reference manual.

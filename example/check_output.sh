@@ -1,4 +1,7 @@
 #!/bin/sh
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Runs an example and checks what it prints, for CTest (example/CMakeLists.txt) and b2
 # (example/Jamfile):
 #

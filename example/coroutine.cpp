@@ -1,6 +1,9 @@
 //
 // example/coroutine.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Coroutines on an io_context offloading work to a pool without blocking their thread:
 // co_await async_run() for one call (the coroutine resumes on its own executor, and a task's
 // exception is rethrown at the co_await), co_await on a future's async_collect(), several

@@ -1,6 +1,9 @@
 //
 // example/fetch_pages.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Fetching pages in parallel on a thread pool, the first example of asyncpal's README: one
 // task per URL, as_done() to take the pages as they arrive, and a task's exception coming back
 // through its future. The pages come from a small HTTP server (Boost.Beast) that the program

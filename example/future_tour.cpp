@@ -1,6 +1,9 @@
 //
 // example/future_tour.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // A tour of future<T>, after the future example of asyncpal's README: collecting a result
 // with a timeout, callbacks, durations, status queries, result() and exception() (which never
 // block), a failing task, cancelling a pending task (withdrawn at once) and a running one (it

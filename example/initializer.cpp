@@ -1,6 +1,9 @@
 //
 // example/initializer.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Initializers, finalizers and broken pools, as in asyncpal's README. Every worker runs the
 // pool's initializer when it starts and its finalizer before it exits, here to open and close
 // a per-thread connection. An initializer or finalizer that throws breaks the pool: queued

@@ -1,6 +1,9 @@
 //
 // example/io_context_post.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // An existing io_context application handing CPU-heavy work to a pool. Its state lives on the
 // io_context's thread, so it needs no lock: work goes out to the pool with post(), and each
 // result comes back as a handler on the io_context. First the plain Asio way (post to the

@@ -1,6 +1,9 @@
 //
 // example/map_methods.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The map family of a pool, as in asyncpal's README: map and starmap (lazy: they submit as the
 // results are consumed), map_all and starmap_all (eager: everything is submitted at once), all
 // with a chunk size, and the _unordered variants that yield results as they complete. Each one

@@ -1,6 +1,9 @@
 //
 // example/primes.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Checking large numbers for primality in parallel on a process pool, the second example of
 // asyncpal's README: a registered free function, the one-line worker guard at the top of
 // main(), and map() yielding the results in input order.

@@ -1,6 +1,9 @@
 //
 // example/readme_mpi.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The README's mpirun block, in a program: rank 0 runs main, the other ranks serve its pool.
 // Built where asio_pal::mpi is (MPI found); its test runs it as a 3-rank job when mpirun is
 // installed. test/readme_blocks.py checks that the README quotes the region byte for byte.

@@ -1,6 +1,9 @@
 //
 // example/readme_process.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The README's process-pool program, quoted there between the region markers
 // (test/readme_blocks.py checks that the README's copy is this one, byte for byte).
 //

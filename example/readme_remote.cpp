@@ -1,6 +1,9 @@
 //
 // example/readme_remote.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The README's "Across machines" block, in a program that runs: by default its workers start on
 // this machine and connect back over TCP, through the same machinery as ssh or Slurm workers.
 // `readme_remote --cluster` runs the README's Slurm and ssh pools (inside a Slurm allocation,

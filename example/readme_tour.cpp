@@ -1,6 +1,9 @@
 //
 // example/readme_tour.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The README's tour, as a program that runs and checks what it shows. Each block of the tour
 // is a region of this file between "// [readme-tour-NAME]" and "// [/readme-tour-NAME]";
 // test/readme_blocks.py checks that the README quotes them byte for byte.

@@ -1,6 +1,9 @@
 //
 // example/showcase.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // A tour of asio_pal in one program: an elastic thread pool that starts with no threads,
 // futures you can block on, call back from or co_await, offloading from a coroutine with
 // async_run, the pool as an Asio executor, cancellation, and the pool shrinking back to zero

@@ -1,6 +1,9 @@
 //
 // example/split_map.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Splitting a map by hand, as in asyncpal's README, for when control matters more than
 // convenience: split_map_task (and split_starmap_task) cut the work into chunk tasks, each
 // submitted to the pool like any task; wait(), collect() and as_done() then work on the

@@ -1,6 +1,9 @@
 //
 // example/strand.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // A strand over a pool's executor. Handlers that go through the strand never run at the same
 // time and run in the order they were posted, so they can share state without a mutex, while
 // the rest of the work runs in parallel on the pool's workers. Here: posted steps that keep

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Builds the Doxygen reference manual (docs/*.md and the public headers) and fails on any
 # Doxygen warning: an undocumented public name, a broken reference, a bad command.
 #

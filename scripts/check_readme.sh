@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Checks README.md's code against the code that builds and runs.
 #
 #   scripts/check_readme.sh                    the README's code blocks are copies of the

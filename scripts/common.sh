@@ -1,3 +1,6 @@
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Shared by scripts/test.sh, scripts/showcase.sh and .ci/run (sourced, not run).
 
 # The repository root, whatever the caller's working directory.

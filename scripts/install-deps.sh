@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Installs the Debian 12 packages asio_pal needs to build and test (CMake and b2,
 # g++ and clang++, sanitizer runtimes, debhelper and pkg-config for the consumer test).
 # Idempotent: silent when all are present; otherwise runs apt-get update and

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # A network namespace with a veth pair to this one, for the network-fault tests of remote
 # workers: a worker started in the namespace reaches the pool over a link this script can cut or
 # make drop everything. Root (iproute2 and nftables: `scripts/install-deps.sh cluster`).

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Builds and runs example/showcase.cpp (same build/ and configuration as scripts/test.sh).
 # Extra arguments go to the showcase program.
 set -euo pipefail

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # A single-node Slurm cluster on this machine, for the tests and benchmarks of the Slurm launcher
 # (Debian 12's slurm-wlm 22.05 and munge; `scripts/install-deps.sh cluster` installs them). Root.
 #

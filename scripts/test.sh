@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Builds asio_pal with CMake in build/ and runs every test, examples and stress
 # tests included. Extra arguments go to ctest (e.g. ./scripts/test.sh -R future).
 set -euo pipefail

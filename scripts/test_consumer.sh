@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Builds test/consumer/ outside asio_pal's tree the ways a user gets asio_pal, runs each build
 # and compares what it prints with test/consumer/expected.txt:
 #

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Runs the mpirun launcher's test (test/mpi.cpp) as a real 3-rank Open MPI job on this machine,
 # with --enable-recovery (so that a killed rank does not end the job), on loopback only.
 #

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Runs the network-fault test of remote workers (test/netfault.cpp): sets up the network
 # namespace asio_pal_ns and its veth pair (scripts/netns.sh), runs the test, which starts its
 # workers in the namespace and cuts the link under them, then checks that no process is left

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Runs the Slurm launcher's test (test/slurm.cpp) inside an allocation of a one-node Slurm cluster
 # of this machine (scripts/slurm_cluster.sh), then stops the cluster.
 #

@@ -1,3 +1,6 @@
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests of asio_pal::async_run: running a function on an asio_pal pool (or any Asio executor or
 // execution context) and completing on the caller's side, with values, void, exceptions,
 // decay-copied and move-only arguments, every kind of completion token, closed pools,

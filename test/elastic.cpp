@@ -1,6 +1,9 @@
 //
 // test/elastic.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests asio_pal/detail/elastic.hpp: the elastic pool's spawn and retire decisions as plain
 // functions, table-driven, without threads or clocks (saturating_deadline is given its "now").
 //

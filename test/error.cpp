@@ -1,6 +1,9 @@
 //
 // test/error.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests asio_pal/error.hpp: the exception hierarchy, the error codes and the "asio_pal" error
 // category.
 //

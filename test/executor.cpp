@@ -1,6 +1,9 @@
 //
 // test/executor.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests thread_pool::executor_type (asio_pal/thread_pool.hpp) as a standard Asio executor:
 // properties, post / dispatch / defer, co_spawn, strands, bind_executor, work guards,
 // any_io_executor, allocators, and how exceptions escaping fire-and-forget work are reported.

@@ -1,6 +1,9 @@
 //
 // test/exit.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests program exit with thread pools still alive (DESIGN.md, "Program exit"): static,
 // function-local static and leaked pools, with running, queued and idle work, leaving main by
 // return or by std::exit. Each case runs a helper program (test/helpers/exit_*.cpp) as a child

@@ -1,3 +1,6 @@
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests of asio_pal::future<T> (int, std::string, void and a type without a default
 // constructor): blocking collect/wait with and without timeouts, cancel(), status and ids,
 // result()/exception(), duration(), callbacks, copies, and the asynchronous async_wait /

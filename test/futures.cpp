@@ -1,3 +1,6 @@
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests of the functions over many futures (asio_pal/futures.hpp): wait, collect and as_done on
 // vectors, lists and views, with and without timeouts; collect's input order and first failure;
 // as_done's completion order and keep_order; the awaitable forms async_wait_all,

@@ -1,6 +1,9 @@
 //
 // test/handshake.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests asio_pal/detail/handshake.hpp: the secret, the compatibility facts, the two state
 // machines against each other and against forged, replayed, tampered, garbage, truncated and
 // oversized input (no sockets, no threads), then the shells over loopback TCP: the Asio pool side

@@ -1,3 +1,6 @@
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests of the map family of asio_pal::thread_pool (asio_pal/map.hpp): map, map_all, starmap,
 // starmap_all and their _unordered variants; every map_options field (chunk_size, buffer_size,
 // keep_order, timeout) and asyncpal's defaults; laziness over infinite and single-pass inputs;

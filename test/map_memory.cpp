@@ -1,3 +1,6 @@
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests that a lazy map runs in constant memory (DESIGN.md, "Performance targets": a lazy map
 // over 10M items with buffer_size 8 runs with a peak RSS that does not grow with the input
 // length). The helper program test/helpers/map_memory.cpp maps over N items (chunk_size 1000,

@@ -1,6 +1,9 @@
 //
 // test/mpi.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // A process pool whose workers are the other ranks of a real `mpirun -np 3` job, run by
 // scripts/test_mpi.sh with --enable-recovery: the basics, a killed rank that costs only its task,
 // and the pool broken once every worker rank is gone. Rank 0 runs the tests; ranks 1 and 2 serve.

@@ -1,6 +1,9 @@
 //
 // test/netfault.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Network faults between a process pool and its remote workers: the workers run in another
 // network namespace of this machine (asio_pal_ns, scripts/netns.sh) and connect back over a
 // veth pair, which the test cuts, makes drop every packet, or leaves alone while a worker is

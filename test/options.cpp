@@ -1,6 +1,9 @@
 //
 // test/options.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests asio_pal/options.hpp: pool_options defaults, how a thread pool fills them in, and the
 // validation of bad values at construction.
 //

@@ -1,6 +1,9 @@
 //
 // test/process_exit.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests that a process pool's worker processes never outlive their parent, and that program
 // exit with busy workers completes without leaving zombies or orphans. Each case runs the helper
 // test/helpers/process_parent.cpp, which owns a pool of two workers and writes their pids into a

@@ -1,6 +1,9 @@
 //
 // test/process_map.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Regression tests of a process pool's tasks that a dying worker gives back to the queue, as
 // seen by a plain future and by async_next over a lazy map (the chaos soak's open finding: a
 // coroutine's async_next over a map of chunks of 3, buffer 2, on a pool nobody submitted to any

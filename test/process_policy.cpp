@@ -1,6 +1,9 @@
 //
 // test/process_policy.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests asio_pal/detail/process_policy.hpp: the process pool's decisions that need no
 // processes (how many tasks a worker holds, task sequence numbers, how a worker's end reads),
 // as plain functions without threads, processes or clocks.

@@ -1,6 +1,9 @@
 //
 // test/process_pool.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests process_pool: registered functions, serialisation, remote exceptions, elasticity,
 // lifecycle, cancellation of running tasks, and the faults a pool must survive (workers that
 // die mid-task, protocol garbage, undecodable replies, functions missing in a separate worker

@@ -1,4 +1,7 @@
 #!/usr/bin/env python3
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+
 """Checks that README.md's code blocks are copies of files that build and run.
 
     python3 test/readme_blocks.py [REPOSITORY_ROOT]

@@ -1,6 +1,9 @@
 //
 // test/remote.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests what only workers that connect back over TCP have: a cancel frame instead of a signal,
 // heartbeats that tell a hung worker from a busy one, messages naming the host, connections
 // that fail the handshake, a worker built from another program, and the launchers' checks.

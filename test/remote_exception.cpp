@@ -1,6 +1,9 @@
 //
 // test/remote_exception.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests asio_pal/remote_exception.hpp: capturing an exception chain into plain data (as a worker
 // process does), sending it through a cereal archive, rebuilding it (as the parent does), the
 // registry of user exception types and the table of remote tracebacks.

@@ -1,6 +1,9 @@
 //
 // test/slurm.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // A process pool whose workers are job steps of a real Slurm allocation: run inside one by
 // scripts/test_slurm.sh (a one-node cluster of this machine, scripts/slurm_cluster.sh). Submit,
 // map, async_run, cancel a running task, a worker killed, its srun killed, growth to 4 workers

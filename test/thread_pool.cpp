@@ -1,6 +1,9 @@
 //
 // test/thread_pool.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests asio_pal/thread_pool.hpp as a pool of tasks: elastic spawning and retiring, worker
 // recycling, initializer and finalizer, broken pools, test(), join(), shutdown(), spawn_workers,
 // run(), collecting from inside a worker, and the asyncpal defects asio_pal must not have.

@@ -1,6 +1,9 @@
 //
 // test/tls_tunnel.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests asio_pal/detail/tls_tunnel.hpp: the secret line (cases, then random and mutated lines),
 // the pool's TLS identity (ephemeral, from PEM files the test writes with libcrypto, bad files),
 // then tunnels over loopback TCP: the pool's Asio side against the worker's blocking side, bytes

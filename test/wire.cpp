@@ -1,6 +1,9 @@
 //
 // test/wire.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tests asio_pal/detail/wire.hpp: the byte archives (roundtrips of the standard types, defences
 // against corrupt input) and the frames (layout, limits, a decoder fed in every possible split).
 //

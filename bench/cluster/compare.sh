@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # The across-machines benchmarks of issue 11: asio_pal's process pool with workers over loopback
 # TCP (bench_remote, bench/remote.cpp) against mpi4py.futures and Dask distributed
 # (bench/cluster/peers.sh), alternately, one round of each per round (the first of the two swaps

@@ -1,3 +1,6 @@
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+
 """The Dask distributed peer of bench/cluster/peers.sh (Debian's python3-distributed):
 
   /usr/bin/python3 bench/cluster/dask_peer.py [ROUNDS]

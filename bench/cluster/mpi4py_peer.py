@@ -1,3 +1,6 @@
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+
 """The mpi4py.futures peer of bench/cluster/peers.sh (Debian's python3-mpi4py, Open MPI):
 
   mpirun --allow-run-as-root --oversubscribe --enable-recovery --mca btl_tcp_if_include lo \\

@@ -1,3 +1,6 @@
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+
 /* What bench/cluster/mpirun_check.sh asks of Open MPI's mpirun, one rank's side.
  *
  *   mpi_check            every rank reports, an allreduce sums the ranks, all finalize

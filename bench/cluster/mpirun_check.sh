@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Checks what the mpirun launcher relies on in Open MPI's mpirun (Debian 12: 4.1.4), with
 # bench/cluster/mpi_check.c built by mpicc into a temporary directory. Root is fine (the flags
 # allow it). Prints one line per check, "ok" or "FAIL" ("info" for what varies from run to run),

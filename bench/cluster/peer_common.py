@@ -1,3 +1,6 @@
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+
 """The workloads both peers of bench/cluster/peers.sh run, measured the same way.
 
 Each peer (mpi4py_peer.py, dask_peer.py) hands run_workloads() its executor's verbs; every

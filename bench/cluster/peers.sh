@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # Runs the cluster benchmarks' peers, mpi4py.futures and Dask distributed, alternately (the
 # order swaps every round), one round each per round, and prints their records as they come,
 # then a summary: medians, spreads, every round, CPU time per task (bench/cluster/peers_report.py).

@@ -1,3 +1,6 @@
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+
 """Summary of bench/cluster/peers.sh's records: for each peer and workload, the median over the
 rounds with its spread (min..max), every round's value, and the CPU time per task beside it
 (bench/bench_util.py's compact forms).

@@ -1,6 +1,9 @@
 //
 // example/server/hash_server.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // A small HTTP/1.1 server on Boost.Beast that keeps its one I/O thread free: POST /hash computes
 // an expensive digest of the request body on an asio_pal::thread_pool with
 // `co_await asio_pal::async_run(pool, ...)`, so GET /ping is answered at once even while many

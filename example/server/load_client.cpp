@@ -1,6 +1,9 @@
 //
 // example/server/load_client.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The load client of bench/server_load.sh: it hammers POST /hash of a hash_server on 127.0.0.1
 // from N keep-alive connections (each sends its next request as soon as the last is answered)
 // and, on one more connection, sends GET /ping every few milliseconds and records how long each

@@ -1,4 +1,7 @@
 #!/bin/sh
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 # CTest's example_load_client: a short load from load_client on a hash_server started for the
 # test (127.0.0.1, ephemeral port), then a graceful stop with SIGTERM.
 #   sh load_smoke.sh HASH_SERVER LOAD_CLIENT

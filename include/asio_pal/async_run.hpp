@@ -1,6 +1,9 @@
 //
 // asio_pal/async_run.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // async_run: run a function on a pool (or any executor) and complete on the caller's executor.
 //
 

@@ -1,6 +1,9 @@
 //
 // asio_pal/error.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Exception types and the error category of asio_pal.
 //
 

@@ -1,6 +1,9 @@
 //
 // asio_pal/futures.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Functions over many futures: wait, collect, as_done, and their asynchronous forms.
 //
 

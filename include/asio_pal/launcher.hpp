@@ -1,6 +1,9 @@
 //
 // asio_pal/launcher.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Where a process pool's workers run and what starts them: child processes on this machine
 // (the default), or processes that a command (ssh, srun, ...) starts anywhere and that connect
 // back to the pool over TCP.

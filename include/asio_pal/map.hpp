@@ -1,6 +1,9 @@
 //
 // asio_pal/map.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The map family's result range and the split helpers. The pools' map, map_all, starmap,
 // starmap_all and their _unordered variants return a map_result.
 //

@@ -1,6 +1,9 @@
 //
 // asio_pal/mpi.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // A program started by Open MPI's mpirun: rank 0 runs the program and its process pool, the
 // other ranks are the pool's workers. In library asio_pal::mpi (CMake) or /asio_pal//asio_pal_mpi
 // (b2), which links MPI; the rest of asio_pal does not.

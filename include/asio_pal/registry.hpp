@@ -1,6 +1,9 @@
 //
 // asio_pal/registry.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Registration of the functions a process pool runs, and remote calls for its initializer and
 // finalizer.
 //

@@ -1,6 +1,9 @@
 //
 // asio_pal/remote_exception.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Exceptions thrown by tasks in worker processes: which types come back to the parent as
 // themselves, and the worker's account of the failure.
 //

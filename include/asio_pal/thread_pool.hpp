@@ -1,6 +1,9 @@
 //
 // asio_pal/thread_pool.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // An elastic thread pool that is an Asio execution context.
 //
 

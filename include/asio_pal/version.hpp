@@ -1,6 +1,9 @@
 //
 // asio_pal/version.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The version of asio_pal. This file is the one place that says it: CMakeLists.txt reads the
 // three numbers below for project(VERSION), b2 and the Debian package use the header as is, and
 // scripts/test_consumer.sh checks that the installed CMake package, pkg-config file and Debian

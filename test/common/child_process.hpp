@@ -1,6 +1,9 @@
 //
 // test/common/child_process.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Test support (no Boost.Test inside): a helper program run as a child process with its stdin,
 // stdout and stderr on pipes and every wait bounded, a helper program run to its end within a
 // time limit, and a way to tell whether a process known by its pid is still there without

@@ -1,6 +1,9 @@
 //
 // test/common/eventually.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Test support: wait for something a pool does asynchronously by polling a cheap condition,
 // with a deadline (never a bare sleep standing in for synchronisation).
 //

@@ -1,6 +1,9 @@
 //
 // test/common/reports.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Test support: collects the exceptions a pool reports through its on_task_exception hook.
 //
 

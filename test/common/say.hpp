@@ -1,6 +1,9 @@
 //
 // test/common/say.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Test support for helper programs: print one line with one stdio call and flush it, so lines
 // from several threads never interleave and a test reading the pipe sees each line at once.
 //

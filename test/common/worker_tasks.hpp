@@ -1,6 +1,9 @@
 //
 // test/common/worker_tasks.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Tasks that the tests of remote workers (test/remote.cpp, slurm.cpp, mpi.cpp, netfault.cpp)
 // run in their workers, registered here, and their small helpers. Include it in one source
 // file per program: the registrations are definitions.

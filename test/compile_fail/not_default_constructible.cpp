@@ -1,3 +1,6 @@
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Must not compile: the worker builds each argument, then loads it, so parameter types must be
 // default constructible.
 #include <asio_pal/process_pool.hpp>

@@ -1,6 +1,9 @@
 //
 // test/consumer/main.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // A program outside asio_pal's tree that uses an installed (or fetched) asio_pal the way a user
 // would: scripts/test_consumer.sh builds it with find_package, pkg-config, FetchContent and the
 // Debian package, runs it, and compares what it prints with expected.txt. Against a shared

@@ -1,6 +1,9 @@
 //
 // test/fuzz/failure_frame_fuzz.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // libFuzzer target for what the parent does with a worker's failure frame (and init_failed /
 // fini_failed): decode the remote_exception_info, rebuild the exception chain, look up its
 // traceback, drop it. Besides the sanitizers, checks that only decode_error is thrown, that an

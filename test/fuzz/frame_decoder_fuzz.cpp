@@ -1,6 +1,9 @@
 //
 // test/fuzz/frame_decoder_fuzz.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // libFuzzer target for asio_pal/detail/wire.hpp. The input is a byte stream from a worker: the
 // decoder gets it in reads of varying size, and every frame it returns is re-framed and its body
 // decoded as several types. Besides the sanitizers, checks that a frame re-encodes to the same

@@ -1,6 +1,9 @@
 //
 // test/fuzz/fuzz_check.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // FUZZ_CHECK(cond): in a libFuzzer target, aborts with the failed condition so the fuzzer keeps
 // the input that broke it.
 //

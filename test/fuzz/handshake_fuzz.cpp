@@ -1,6 +1,9 @@
 //
 // test/fuzz/handshake_fuzz.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // libFuzzer target for the decoders of asio_pal/detail/handshake.hpp. The first byte picks what
 // the rest is and how it is split into reads:
 //   0: a byte stream from a "worker" to the pool's acceptor;

@@ -1,4 +1,7 @@
 #!/bin/sh
+# Distributed under the Boost Software License, Version 1.0. (See accompanying
+# file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+#
 #
 # test/fuzz/run_fuzz.sh [seconds]
 #

@@ -1,6 +1,9 @@
 //
 // test/helpers/exit_leaked_pool.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Exit helper (plain program, run by test/exit.cpp): pools made with `new` and never deleted
 // are alive when main returns. One has only idle workers with a 60 s idle timeout (an exit that
 // waited for them would take a minute); the other has a single worker running a task and three

@@ -1,6 +1,9 @@
 //
 // test/helpers/exit_running_tasks.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Exit helper (plain program, run by test/exit.cpp): tasks are still running when the program
 // exits, on two pools: a leaked one (`new`, never deleted; two workers, both busy, four tasks
 // queued behind them) and a function-local static one made on first use. Each running task

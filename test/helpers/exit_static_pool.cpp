@@ -1,6 +1,9 @@
 //
 // test/helpers/exit_static_pool.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Exit helper (plain program, run by test/exit.cpp): a namespace-scope thread_pool is still
 // alive when main returns, with one worker running a task and idle workers that would wait
 // 60 s for work. A second pool, made in main and held by a namespace-scope unique_ptr that was

@@ -1,3 +1,6 @@
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Helper program of the map_memory test (test/map_memory.cpp); not a Boost.Test module.
 //
 // Usage: map_memory <N>

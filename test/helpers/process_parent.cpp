@@ -1,6 +1,9 @@
 //
 // test/helpers/process_parent.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Helper program for test/process_exit.cpp (plain program, no Boost.Test): the parent of a
 // process pool whose children must never outlive it. It is its own worker executable, as a
 // user's program is.

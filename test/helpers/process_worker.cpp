@@ -1,6 +1,9 @@
 //
 // test/helpers/process_worker.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // A separate worker executable for the process_pool test: it registers `square` (as the test
 // does) but not `add`, so a task naming `add` must fail with a clear error, not hang.
 //

@@ -1,6 +1,9 @@
 //
 // test/stress/chaos_soak.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // A chaos soak: for a set time, 3 client threads (ASIO_PAL_SOAK_CLIENTS, 1-8) throw a random
 // mix of work at one shared thread pool and one shared process pool while a churn thread
 // replaces either pool from time to time with work in flight, and a canceller thread cancels

@@ -1,6 +1,9 @@
 //
 // test/stress/process_pool_stress.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Stress test of process_pool, meant to run under ThreadSanitizer: several threads submit
 // tiny tasks, tasks that kill their own worker, and slow tasks; they cancel some while pending
 // and some while running, on pools whose workers retire constantly (idle timeout 0, a few

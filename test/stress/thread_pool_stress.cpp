@@ -1,6 +1,9 @@
 //
 // test/stress/thread_pool_stress.cpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Stress test of thread_pool, meant to run under ThreadSanitizer: several threads submit,
 // cancel, collect (blocking, with timeouts, and through async_collect on an io_context) and
 // attach callbacks to hundreds of thousands of tasks on elastic pools that retire workers

@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/completion_queue.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Items in the order their tasks finished, filled from worker threads by future callbacks.
 // A consumer that finds it empty waits on an "event" future that the next push completes, so
 // blocking waits (wait_until) and asynchronous ones (async_wait) share one mechanism.

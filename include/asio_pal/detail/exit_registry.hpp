@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/exit_registry.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Pools still alive when the program exits are shut down by one atexit handler, registered
 // when the first pool is made: static destructors registered before it run after it, so they
 // find the pools' threads gone, and leaked pools never leave threads running into exit.

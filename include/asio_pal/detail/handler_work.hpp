@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/handler_work.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // A completion handler held while its operation is pending: keeps work counted on the handler's
 // associated executor and completes through that executor, never inline.
 //

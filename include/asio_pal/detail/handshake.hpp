@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/handshake.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The handshake that opens a connection between a process pool and a worker process on another
 // machine, before any task byte crosses: both sides prove they hold the pool's secret (HMAC-SHA256
 // challenge-response, OpenSSL's libcrypto), then the pool checks that the worker was built like

@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/map_state.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The engine of the map family, independent of the pool kind: a source of argument tuples cut
 // into chunks, a function that submits one chunk and returns its future, and the consumer's
 // position. Lazy maps keep at most buffer_size chunks submitted and not yet consumed.

@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/pool_support.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Pieces both pool kinds' compiled shells use: describing and nesting exceptions, reporting an
 // exception that has no future, and starting threads with async signals blocked.
 //

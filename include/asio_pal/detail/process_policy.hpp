@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/process_policy.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The process pool's decisions that need no processes: how many tasks a worker may hold, and
 // how a worker's end reads.
 //

@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/remote_exception.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // How an exception crosses from a worker process to the parent: the worker describes each
 // exception of a nested chain in plain data (sent with the task's result) and the parent rebuilds
 // an exception_ptr from that description.

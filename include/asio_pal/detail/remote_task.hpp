@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/remote_task.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // A task of a process pool: its future's state plus the serialised call, and the decoding of
 // the worker's reply.
 //

@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/spin.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Bounded busy-waiting, for the few places where a hand-off usually completes within
 // microseconds and sleeping would cost a wake-up (often on the other CPU).
 //

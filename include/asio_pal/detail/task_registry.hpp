@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/task_registry.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The table of functions a process pool can run: name -> invoker (child side) and function
 // pointer -> name (parent side). Filled during static initialisation by ASIO_PAL_REGISTER_TASK.
 //

@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/task_state.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The shared state behind a future: status word, result, listeners. Also the queue node that
 // pools hand to their workers.
 //

@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/thread_pool_core.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The threaded shell of a thread pool: queue, workers, lifecycle. Decisions come from
 // detail/elastic.hpp.
 //

@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/tls_tunnel.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Optional TLS for remote workers, as a transport wrapper: on each side a tunnel turns a TLS
 // connection into a plaintext local stream socket (a socketpair), and the handshake, the frames
 // and the links run over the plaintext end unchanged. OpenSSL and Asio's SSL headers stay in

@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/wire.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The wire format between a process pool and its worker processes: cereal archives that write to
 // and read from byte buffers, and length-prefixed frames. Sans-io: the caller moves the bytes.
 //

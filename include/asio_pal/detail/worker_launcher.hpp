@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/worker_launcher.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // How a process pool's worker starts, and which local process tells of its end: a child over
 // pipes, or a command (ssh, srun, ...) whose worker connects back. The command templates are
 // plain functions, tested without processes.

@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/worker_link.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The link between a process pool and one worker: frames over a pipe pair (a child process)
 // or over a TCP connection (a worker that connected back). The pool's core reads and writes
 // through worker_link and does not know which it holds.

@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/worker_listener.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The port remote workers connect back to: it accepts connections, wraps each in TLS when asked
 // (a tunnel: see tls_tunnel.hpp), authenticates it (the handshake) and hands the ones that name
 // a launch token to their launcher. Strangers are closed and said on stderr; none ever receives

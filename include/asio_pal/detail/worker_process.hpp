@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/worker_process.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // One worker of a process pool as the pool holds it, and the gate that every completion
 // handler of the pool passes: shared by the pool core, its launcher and its listener.
 //

@@ -1,6 +1,9 @@
 //
 // asio_pal/detail/worker_protocol.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // What a process pool and its worker processes agree on: the command line that marks a
 // worker, the descriptors and the signal of the protocol.
 //

@@ -1,6 +1,9 @@
 //
 // asio_pal/impl/exit_registry.ipp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 
 #ifndef ASIO_PAL_IMPL_EXIT_REGISTRY_IPP
 #define ASIO_PAL_IMPL_EXIT_REGISTRY_IPP

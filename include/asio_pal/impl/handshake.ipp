@@ -1,6 +1,9 @@
 //
 // asio_pal/impl/handshake.ipp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The handshake of remote workers: the secret, the compatibility facts, the messages, the two
 // state machines, the errors. Every cryptographic primitive is OpenSSL's.
 //

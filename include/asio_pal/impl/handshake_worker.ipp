@@ -1,6 +1,9 @@
 //
 // asio_pal/impl/handshake_worker.ipp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The worker's side of the handshake over a socket, blocking: a worker process does one thing at
 // a time. poll() bounds every wait by the deadline.
 //

@@ -1,6 +1,9 @@
 //
 // asio_pal/impl/pool_support.ipp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 
 #ifndef ASIO_PAL_IMPL_POOL_SUPPORT_IPP
 #define ASIO_PAL_IMPL_POOL_SUPPORT_IPP

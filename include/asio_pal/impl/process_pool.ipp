@@ -1,6 +1,9 @@
 //
 // asio_pal/impl/process_pool.ipp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The pool core of a process pool: its queue, leases, idle and retirement decisions and its
 // bookkeeping. How a worker starts and ends is its launcher's (worker_launcher.hpp), how bytes
 // reach it its link's (worker_link.hpp); the core holds both without knowing which. Every I/O

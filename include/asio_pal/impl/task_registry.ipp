@@ -1,6 +1,9 @@
 //
 // asio_pal/impl/task_registry.ipp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The registry of process-pool functions, and naming a function from its address (for the
 // error that says which function is not registered).
 //

@@ -1,6 +1,9 @@
 //
 // asio_pal/impl/thread_pool.hpp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Template bodies of thread_pool.
 //
 

@@ -1,6 +1,9 @@
 //
 // asio_pal/impl/tls_tunnel.ipp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // Both sides of the TLS tunnel (see detail/tls_tunnel.hpp): OpenSSL's libssl through Asio's
 // ssl::stream, libcrypto for the pool's ephemeral key and certificate. No cryptography here.
 //

@@ -1,6 +1,9 @@
 //
 // asio_pal/impl/worker.ipp
 //
+// Distributed under the Boost Software License, Version 1.0. (See accompanying
+// file LICENSE_1_0.txt or copy at https://www.boost.org/LICENSE_1_0.txt)
+//
 // The child side of a process pool: read frames, run registered functions, answer.
 // Deliberately plain blocking I/O: a worker does one thing at a time.
 //
