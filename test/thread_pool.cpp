@@ -24,6 +24,7 @@
 #include "common/reports.hpp"
 
 #include <boost/asio/execution_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -1309,6 +1310,73 @@ BOOST_AUTO_TEST_CASE(cancelling_a_pending_task_updates_the_counts)
     BOOST_TEST(pool.count_pending_tasks() == 0u);
     // cancelled_tasks() lists what shutdown or breaking cancelled, not user cancellations.
     BOOST_TEST(pool.cancelled_tasks().empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// A burst of work wakes one sleeping worker, and each worker that finds more queued behind its
+// task wakes the next: every idle worker must still be reached. Each round's tasks wait for one
+// another, so a round completes only when all of them run at once, one per worker.
+BOOST_AUTO_TEST_SUITE(wakeups)
+
+template <typename Start>
+void run_rounds_that_need_every_worker(std::size_t workers, Start start)
+{
+    // Shared with the tasks, which may outlive a failed round.
+    struct round_state
+    {
+        std::atomic<std::size_t> arrived{0};
+        std::atomic<std::size_t> finished{0};
+        std::atomic<bool> timed_out{false};
+    };
+    for (int round = 0; round < 20; ++round)
+    {
+        auto r = std::make_shared<round_state>();
+        for (std::size_t i = 0; i < workers; ++i)
+            start([r, workers] {
+                ++r->arrived;
+                auto deadline = std::chrono::steady_clock::now() + bound;
+                while (r->arrived.load() < workers)
+                {
+                    if (std::chrono::steady_clock::now() >= deadline)
+                    {
+                        r->timed_out = true;
+                        break;
+                    }
+                    std::this_thread::yield();
+                }
+                ++r->finished;
+            });
+        BOOST_REQUIRE(eventually([&] { return r->finished.load() == workers || r->timed_out; }));
+        BOOST_REQUIRE_MESSAGE(!r->timed_out, "round " << round << ": a worker was never woken");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_burst_of_posts_reaches_every_idle_worker)
+{
+    constexpr std::size_t workers = 4;
+    pal::thread_pool pool(pal::pool_options{.max_workers = workers, .idle_timeout = {}});
+    BOOST_REQUIRE(pool.spawn_workers(workers) == workers);
+    BOOST_REQUIRE(eventually([&] { return pool.count_free_workers() == workers; }));
+    run_rounds_that_need_every_worker(
+        workers, [&](auto f) { boost::asio::post(pool.get_executor(), std::move(f)); });
+    BOOST_TEST(pool.count_workers() == workers);
+}
+
+BOOST_AUTO_TEST_CASE(a_burst_of_submits_reaches_every_idle_worker)
+{
+    constexpr std::size_t workers = 4;
+    pal::thread_pool pool(pal::pool_options{.max_workers = workers, .idle_timeout = {}});
+    BOOST_REQUIRE(pool.spawn_workers(workers) == workers);
+    BOOST_REQUIRE(eventually([&] { return pool.count_free_workers() == workers; }));
+    std::vector<pal::future<void>> fs;
+    run_rounds_that_need_every_worker(workers, [&](auto f) { fs.push_back(pool.submit(f)); });
+    for (auto& f : fs)
+    {
+        BOOST_REQUIRE(done_in_time(f));
+        f.collect();
+    }
+    BOOST_TEST(pool.count_workers() == workers);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -97,6 +97,7 @@ private:
         std::thread thread;
         std::condition_variable wakeup;
         bool signalled = false;
+        bool searching = false; ///< counted in searching_
         std::size_t tasks_done = 0;
         std::size_t serial = 0;
         std::list<worker>::iterator self;
@@ -111,6 +112,11 @@ private:
     /// does not wake into a held mutex). Worker records are recycled, never freed before the
     /// pool, so a late notify can only cause a spurious wakeup.
     worker* wake_one_locked() noexcept;
+    /// wake_one_locked() when work is queued and no worker is searching (bound to look at the
+    /// queue on its own): a burst of posts wakes one worker, not one per post.
+    worker* wake_if_unwatched_locked() noexcept;
+    void start_searching_locked(worker& w) noexcept;
+    void stop_searching_locked(worker& w) noexcept;
     void wake_all_locked() noexcept;
     void notify_state_locked() noexcept;
     /// Takes every queued node out and marks the pool stopping; returns them for dropping.
@@ -137,6 +143,9 @@ private:
     std::size_t alive_ = 0;
     std::size_t busy_ = 0;
     std::size_t retiring_ = 0;
+    /// Workers awake and bound to look at the queue before they sleep: woken and not yet back,
+    /// or spinning after a task.
+    std::size_t searching_ = 0;
     std::size_t joiners_ = 0;
     std::size_t state_waiters_ = 0;
     std::size_t thread_serial_ = 0;

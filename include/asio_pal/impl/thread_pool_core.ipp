@@ -34,6 +34,16 @@ namespace asio_pal::detail {
 
 thread_pool_core::thread_pool_core(pool_options o) : options_(std::move(o))
 {
+#if defined(__GLIBC__) && defined(PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP)
+    {
+        pthread_mutexattr_t a;
+        pthread_mutexattr_init(&a);
+        pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+        pthread_mutex_destroy(mutex_.native_handle());
+        pthread_mutex_init(mutex_.native_handle(), &a);
+        pthread_mutexattr_destroy(&a);
+    }
+#endif
     idle_.reserve(options_.max_workers);
     register_at_exit(this);
 }
@@ -106,8 +116,8 @@ void thread_pool_core::submit(state_base* s)
         }
     }
     queue_.push(s);
-    pushes_.fetch_add(1, std::memory_order_release);
-    worker* w = wake_one_locked();
+    pushes_.store(pushes_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    worker* w = wake_if_unwatched_locked();
     if (!zombies_.empty())
         join_zombies(lock);
     lock.unlock();
@@ -154,8 +164,8 @@ std::exception_ptr thread_pool_core::try_post(task_node* n) noexcept
         }
     }
     queue_.push(n);
-    pushes_.fetch_add(1, std::memory_order_release);
-    worker* w = wake_one_locked();
+    pushes_.store(pushes_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    worker* w = wake_if_unwatched_locked();
     if (!zombies_.empty())
         join_zombies(lock);
     lock.unlock();
@@ -214,6 +224,7 @@ void thread_pool_core::spawn_locked(std::size_t n)
         auto it = std::prev(workers_.end());
         it->self = it;
         it->signalled = false;
+        it->searching = false;
         it->tasks_done = 0;
         it->serial = ++thread_serial_;
         ++alive_;
@@ -247,7 +258,35 @@ thread_pool_core::worker* thread_pool_core::wake_one_locked() noexcept
     worker* w = idle_.back();
     idle_.pop_back();
     w->signalled = true;
+    start_searching_locked(*w);
     return w;
+}
+
+thread_pool_core::worker* thread_pool_core::wake_if_unwatched_locked() noexcept
+{
+    // Not counting workers whose task has returned (finishing_): one may yet spend long in the
+    // future's callbacks.
+    if (queue_.empty() || searching_ != 0)
+        return nullptr;
+    return wake_one_locked();
+}
+
+void thread_pool_core::start_searching_locked(worker& w) noexcept
+{
+    if (!w.searching)
+    {
+        w.searching = true;
+        ++searching_;
+    }
+}
+
+void thread_pool_core::stop_searching_locked(worker& w) noexcept
+{
+    if (w.searching)
+    {
+        w.searching = false;
+        --searching_;
+    }
 }
 
 void thread_pool_core::wake_all_locked() noexcept
@@ -255,6 +294,7 @@ void thread_pool_core::wake_all_locked() noexcept
     for (worker* w : idle_)
     {
         w->signalled = true;
+        start_searching_locked(*w);
         w->wakeup.notify_one();
     }
     idle_.clear();
@@ -523,6 +563,7 @@ bool thread_pool_core::idle_wait(lock_type& lock, worker& w)
     };
     if (decide(false) == idle_decision::retire)
         return false;
+    stop_searching_locked(w);
     w.signalled = false;
     idle_.push_back(&w);
     bool timed_out = false;
@@ -600,10 +641,17 @@ void thread_pool_core::worker_main(worker* w) noexcept
         {
             if (task_node* n = queue_.pop())
             {
+                // The submitter woke at most one worker for its burst: whoever finds work
+                // while others are queued behind it wakes the next (it pays the wake-up, not
+                // the submitter), so a burst still reaches every idle worker.
+                stop_searching_locked(*w);
+                worker* next = wake_if_unwatched_locked();
                 if (!n->claim())
                 {
                     // Withdrawn or run inline by its waiter: only the queue's hold is left.
                     lock.unlock();
+                    if (next)
+                        next->wakeup.notify_one();
                     task_id_t id = 0;
                     n->drop(id);
                     lock.lock();
@@ -612,6 +660,8 @@ void thread_pool_core::worker_main(worker* w) noexcept
                 --pending_;
                 ++busy_;
                 lock.unlock();
+                if (next)
+                    next->wakeup.notify_one();
                 ctx.loop_task = true;
                 n->run();
                 ctx.loop_task = false;
@@ -632,6 +682,7 @@ void thread_pool_core::worker_main(worker* w) noexcept
             }
             if (std::exchange(just_ran, false) && !spinning_.exchange(true))
             {
+                start_searching_locked(*w); // a post meanwhile need not wake anyone
                 // Work often comes right back (a serial caller submits its next task as soon as
                 // it has the result): one worker at a time watches for it a moment before
                 // sleeping, which would cost the submitter a wake-up, often on the other CPU.
@@ -649,7 +700,14 @@ void thread_pool_core::worker_main(worker* w) noexcept
                 break;
         }
         ++retiring_;
+        stop_searching_locked(*w);
+        // Leaving with work queued (max_tasks_per_worker, or a post that counted on this worker
+        // to look): hand it to a sleeper. The replacement below only covers what the sleepers
+        // cannot take.
+        worker* heir = wake_if_unwatched_locked();
         lock.unlock();
+        if (heir)
+            heir->wakeup.notify_one();
         if (initialized && options_.finalizer)
         {
             try
