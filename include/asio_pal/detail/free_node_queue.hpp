@@ -84,10 +84,10 @@ struct free_batch
         --count;
         return b;
     }
-    void release(std::size_t size) noexcept
+    void release() noexcept
     {
         while (head)
-            ::operator delete(pop(), size);
+            ::operator delete(pop());
     }
 };
 
@@ -113,7 +113,7 @@ public:
                 return;
             }
         }
-        b.release(free_node_limits::size_of(c));
+        b.release();
     }
 
     /// A full batch, or an empty one when none is kept.
@@ -146,8 +146,9 @@ struct free_node_cache
     free_batch current[free_node_limits::classes];
     free_batch spare[free_node_limits::classes];
     std::uint32_t misses[free_node_limits::classes] = {};
-    bool armed = false;
-    bool closed = false;
+    bool armed = false;  ///< the flusher is registered
+    bool closed = false; ///< the thread's destructors ran
+    bool open = false;   ///< armed and not closed: frees may take the fast path
 };
 
 inline thread_local free_node_cache this_thread_free_nodes{};
@@ -163,28 +164,67 @@ struct free_node_flusher
             return;
         free_node_cache& c = this_thread_free_nodes;
         c.closed = true;
+        c.open = false;
         for (std::size_t k = 0; k < free_node_limits::classes; ++k)
         {
-            std::size_t size = free_node_limits::size_of(k);
             if (c.spare[k].count)
                 free_node_queue::instance().put(k, c.spare[k]);
             c.spare[k] = {};
-            c.current[k].release(size);
+            c.current[k].release();
         }
     }
 };
 
 inline thread_local free_node_flusher this_thread_free_node_flusher;
 
-/// Makes sure the thread's cache is flushed when the thread ends (the first use of the flusher
-/// registers its destructor).
-inline void arm_free_node_cache(free_node_cache& c) noexcept
+/// The slow half of allocate_node: the spare batch, the shared queue, or operator new.
+[[gnu::noinline]] inline void* allocate_node_slow(std::size_t k)
 {
+    free_node_cache& c = this_thread_free_nodes;
+    if (c.spare[k].count)
+    {
+        c.current[k] = c.spare[k];
+        c.spare[k] = {};
+        return c.current[k].pop();
+    }
+    // After finding the shared queue empty, a batch's worth of blocks comes from operator new
+    // before the next look: a burst that outruns the workers takes no lock per task.
+    if (!c.closed && c.misses[k] == 0)
+    {
+        c.current[k] = free_node_queue::instance().take(k);
+        if (c.current[k].count)
+            return c.current[k].pop();
+        c.misses[k] = free_node_limits::batch;
+    }
+    if (c.misses[k])
+        --c.misses[k];
+    return ::operator new(free_node_limits::size_of(k));
+}
+
+/// The slow half of deallocate_node: a full batch, a thread's first free, or a thread that has
+/// ended.
+[[gnu::noinline]] inline void deallocate_node_slow(void* p, std::size_t k) noexcept
+{
+    free_node_cache& c = this_thread_free_nodes;
+    if (c.closed)
+    {
+        ::operator delete(p);
+        return;
+    }
     if (!c.armed)
     {
-        this_thread_free_node_flusher.armed = true;
+        this_thread_free_node_flusher.armed = true; // its first use registers its destructor
         c.armed = true;
+        c.open = true;
     }
+    if (c.current[k].count == free_node_limits::batch)
+    {
+        if (c.spare[k].count)
+            free_node_queue::instance().put(k, c.spare[k]);
+        c.spare[k] = c.current[k];
+        c.current[k] = {};
+    }
+    c.current[k].push(p);
 }
 
 /// Memory for a node or state of `n` bytes (alignment at most free_node_limits::alignment).
@@ -194,28 +234,8 @@ inline void* allocate_node(std::size_t n)
     const std::size_t k = free_node_limits::class_of(n);
     if (k < free_node_limits::classes)
     {
-        free_node_cache& c = this_thread_free_nodes;
-        if (c.current[k].count)
-            return c.current[k].pop();
-        if (c.spare[k].count)
-        {
-            c.current[k] = c.spare[k];
-            c.spare[k] = {};
-            return c.current[k].pop();
-        }
-        // After finding the shared queue empty, a batch's worth of blocks comes from operator
-        // new before the next look: a burst that outruns the workers takes no lock per task.
-        if (!c.closed && c.misses[k] == 0)
-        {
-            arm_free_node_cache(c);
-            c.current[k] = free_node_queue::instance().take(k);
-            if (c.current[k].count)
-                return c.current[k].pop();
-            c.misses[k] = free_node_limits::batch;
-        }
-        if (c.misses[k])
-            --c.misses[k];
-        return ::operator new(free_node_limits::size_of(k));
+        free_batch& b = this_thread_free_nodes.current[k];
+        return b.count ? b.pop() : allocate_node_slow(k);
     }
 #endif
     return ::operator new(n);
@@ -229,24 +249,16 @@ inline void deallocate_node(void* p, std::size_t n) noexcept
     if (k < free_node_limits::classes)
     {
         free_node_cache& c = this_thread_free_nodes;
-        if (c.closed)
-        {
-            ::operator delete(p, free_node_limits::size_of(k));
-            return;
-        }
-        arm_free_node_cache(c);
-        if (c.current[k].count == free_node_limits::batch)
-        {
-            if (c.spare[k].count)
-                free_node_queue::instance().put(k, c.spare[k]);
-            c.spare[k] = c.current[k];
-            c.current[k] = {};
-        }
-        c.current[k].push(p);
+        if (c.open && c.current[k].count < free_node_limits::batch)
+            c.current[k].push(p);
+        else
+            deallocate_node_slow(p, k);
         return;
     }
+#else
+    (void)n;
 #endif
-    ::operator delete(p, n);
+    ::operator delete(p);
 }
 
 } // namespace asio_pal::detail

@@ -252,9 +252,9 @@ public:
     static void* operator new(std::size_t n) { return allocate_node(n); }
     static void operator delete(void* p, std::size_t n) noexcept { deallocate_node(p, n); }
     static void* operator new(std::size_t n, std::align_val_t a) { return ::operator new(n, a); }
-    static void operator delete(void* p, std::size_t n, std::align_val_t a) noexcept
+    static void operator delete(void* p, std::size_t, std::align_val_t a) noexcept
     {
-        ::operator delete(p, n, a);
+        ::operator delete(p, a); // unsized: clang 14 declares no sized forms by default
     }
 
     void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
