@@ -15,6 +15,10 @@ if ! command -v mpirun >/dev/null 2>&1; then
     echo "test_mpi: mpirun is not installed (scripts/install-deps.sh cluster): skipped"
     exit 77
 fi
-timeout 600 mpirun --allow-run-as-root --oversubscribe --enable-recovery \
-    --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo -np 3 \
-    "$test_exe" --catch_system_errors=no "$@"
+# Twice: the pool's connections plain, then in TLS (one pool per job: its ranks serve one).
+for mode in plain tls; do
+    echo "test_mpi: $mode"
+    timeout 600 mpirun --allow-run-as-root --oversubscribe --enable-recovery \
+        --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo -np 3 \
+        "$test_exe" --catch_system_errors=no "$@" -- "$mode"
+done

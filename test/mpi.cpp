@@ -7,17 +7,17 @@
 // A process pool whose workers are the other ranks of a real `mpirun -np 3` job, run by
 // scripts/test_mpi.sh with --enable-recovery: the basics, a killed rank that costs only its task,
 // and the pool broken once every worker rank is gone. Rank 0 runs the tests; ranks 1 and 2 serve.
+// With "tls" after "--", the pool's connections are TLS. A clean end of the job (every rank
+// through MPI_Finalize) is example_readme_mpi's test.
 //
 
 #include "asio_pal/mpi.hpp"
+
 #include "asio_pal/process_pool.hpp"
 
 #define BOOST_TEST_MODULE mpi
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
-
-#include "common/eventually.hpp"
-#include "common/worker_tasks.hpp"
 
 #include <chrono>
 #include <csignal>
@@ -27,7 +27,11 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "common/eventually.hpp"
+#include "common/worker_tasks.hpp"
 
 namespace pal = asio_pal;
 using namespace std::chrono_literals;
@@ -43,16 +47,50 @@ ASIO_PAL_REGISTER_TASK(rank_of_worker);
 namespace {
 
 pal::mpi_workers* mpi = nullptr;
+bool over_tls = false;
+
+// What descriptors 3 to 5 of a worker rank were before it served: Open MPI's own, which the
+// worker must leave alone.
+struct descriptor_identity
+{
+    bool open = false;
+    dev_t dev{};
+    ino_t ino{};
+    bool operator==(const descriptor_identity&) const = default;
+};
+
+descriptor_identity identify(int fd)
+{
+    struct stat st
+    {};
+    if (::fstat(fd, &st) != 0)
+        return {};
+    return {true, st.st_dev, st.st_ino};
+}
+
+std::vector<descriptor_identity> rank_descriptors;
 
 } // namespace
+
+// Whether a worker rank's descriptors 3 to 5 are those it had before it served the pool.
+bool rank_descriptors_kept()
+{
+    std::vector<descriptor_identity> now;
+    for (int fd = 3; fd <= 5; ++fd)
+        now.push_back(identify(fd));
+    return !rank_descriptors.empty() && now == rank_descriptors;
+}
+ASIO_PAL_REGISTER_TASK(rank_descriptors_kept);
 
 // One pool per job (the worker ranks serve one): the tests run in order on it.
 BOOST_AUTO_TEST_CASE(the_other_ranks_are_the_workers)
 {
     BOOST_TEST_REQUIRE(mpi->size() == 3);
-    pal::process_pool pool(pal::process_pool_options{.launcher = mpi->launcher()});
+    pal::process_pool pool(pal::process_pool_options{
+        .launcher = mpi->launcher(pal::remote_options{.tls = {.enabled = over_tls}})});
     BOOST_TEST(pool.options().max_workers == 2u);
     BOOST_TEST(pool.submit(square, 6).collect(60s) == 36);
+    BOOST_TEST(pool.submit(rank_descriptors_kept).collect(60s));
     std::vector<int> in(100);
     for (int i = 0; i < 100; ++i)
         in[static_cast<std::size_t>(i)] = i;
@@ -88,7 +126,13 @@ int main(int argc, char** argv)
 {
     pal::mpi_workers workers(argc, argv);
     if (workers.is_worker())
+    {
+        for (int fd = 3; fd <= 5; ++fd)
+            rank_descriptors.push_back(identify(fd));
         return workers.run_worker();
+    }
     mpi = &workers;
+    for (int i = 1; i < argc; ++i)
+        over_tls = over_tls || std::string(argv[i]) == "tls";
     return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
 }

@@ -13,8 +13,8 @@
 
 #include <chrono>
 #include <csignal>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,24 +62,37 @@ int above_protocol_fds(int fd) noexcept;
 std::vector<std::string> worker_arguments(const std::string& executable, pid_t parent,
                                           std::size_t max_frame_size, const std::string& pool);
 
-/// Arguments of a worker that connects back over TCP (after its executable): marker, protocol version,
-/// "connect", host, port, launch token, frame limit, heartbeat interval in ms, pool name. Its
-/// standard input carries the pool's secret line (make_secret_line: the secret in hex, and the
+/// Arguments of a worker that connects back over TCP (after its executable): marker, protocol
+/// version, "connect", host, port, launch token, frame limit, heartbeat interval in ms, pool name.
+/// Its standard input carries the pool's secret line (make_secret_line: the secret in hex, and the
 /// TLS fingerprint to pin when the pool uses TLS).
 std::vector<std::string> remote_worker_arguments(const std::string& host, std::uint16_t port,
                                                  std::uint64_t token, std::size_t max_frame_size,
                                                  std::chrono::milliseconds heartbeat,
                                                  const std::string& pool);
 
+/// Where a remote worker's session keeps its connections.
+enum class session_descriptors
+{
+    /// On descriptors 3 to 5, as a local worker: a process started to be a worker, whose
+    /// descriptors there are nobody's.
+    protocol,
+    /// Where they are: a process that had descriptors of its own before, such as an MPI rank
+    /// (Open MPI's are on 3 to 5 there).
+    own,
+};
+
 /**
  * Connects to the pool at `host`:`port`, proves the secret (hexadecimal) with launch `token`,
- * then serves it as a worker until retired (returns 0) or the connection ends (exits). Returns
- * 69 when it cannot join; says why on stderr. With a `tls_fingerprint_hex` (64 hex digits) both
+ * then serves it as a worker until retired (returns 0, once its connections are closed and
+ * its threads have ended, so the caller may go on) or the connection ends (exits). Returns 69
+ * when it cannot join; says why on stderr. With a `tls_fingerprint_hex` (64 hex digits) both
  * connections are TLS, the pool's certificate pinned by that SHA-256 fingerprint.
  */
 int serve_pool_at(const std::string& host, std::uint16_t port, const std::string& secret_hex,
                   std::uint64_t token, std::size_t max_frame, std::chrono::milliseconds heartbeat,
-                  const std::string& pool, const std::string& tls_fingerprint_hex = {});
+                  const std::string& pool, const std::string& tls_fingerprint_hex = {},
+                  session_descriptors where = session_descriptors::protocol);
 
 /// The launch token of a remote worker's second connection, which carries the replies of
 /// process_pool::run's short cut: derived from the first's.

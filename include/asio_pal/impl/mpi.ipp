@@ -12,13 +12,13 @@
 #include "asio_pal/detail/worker_protocol.hpp"
 #include "asio_pal/mpi.hpp"
 
-#include <mpi.h>
-
 #include <cstdint>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <mpi.h>
 
 namespace asio_pal {
 
@@ -124,7 +124,7 @@ int mpi_workers::run_worker()
     return detail::serve_pool_at(info.host, info.port, info.secret_hex,
                                  info.tokens[static_cast<std::size_t>(rank_ - 1)],
                                  info.max_frame_size, info.heartbeat_interval, info.pool_name,
-                                 info.tls_fingerprint);
+                                 info.tls_fingerprint, detail::session_descriptors::own);
 }
 
 } // namespace asio_pal

@@ -105,6 +105,11 @@ bool cancel_requested(std::uint32_t seq) noexcept
 // written with MSG_NOSIGNAL.
 std::mutex output_mutex;
 bool output_is_socket = false;
+// Set by the serving thread before its last frame (bye, or an initializer's or finalizer's
+// failure): from then on the end of the connection is expected, and a remote worker's relay
+// thread returns on it instead of ending the process, since serve_pool_at returns to its
+// caller (an MPI rank then calls MPI_Finalize).
+std::atomic<bool> session_ending{false};
 
 void write_all(int fd, const std::vector<char>& buf)
 {
@@ -125,12 +130,22 @@ void write_all(int fd, const std::vector<char>& buf)
     }
 }
 
+/// The descriptors a session serves on: a local worker's 3, 4 and 5, or those of a remote
+/// worker that keeps its connections where they are (session_descriptors::own).
+struct session_fds
+{
+    int input = worker_input_fd;   ///< the pool's frames
+    int output = worker_output_fd; ///< replies
+    int direct = worker_direct_fd; ///< run()'s tasks and replies; -1: none
+};
+
 class worker_session
 {
 public:
-    worker_session(std::size_t max_frame, std::string pool)
+    worker_session(std::size_t max_frame, std::string pool, session_fds fds = {})
         : max_frame_(max_frame)
         , pool_(std::move(pool))
+        , fds_(fds)
         , decoder_(max_frame)
     {}
 
@@ -146,7 +161,7 @@ public:
             if (direct_open_ && !wait_for_input())
                 continue; // a direct task was served
             std::span<char> space = decoder_.prepare();
-            ssize_t n = ::read(worker_input_fd, space.data(), space.size());
+            ssize_t n = ::read(fds_.input, space.data(), space.size());
             if (n < 0)
             {
                 if (errno == EINTR)
@@ -189,6 +204,7 @@ private:
             {
                 if (std::exception_ptr e = call(init_name, init_args))
                 {
+                    session_ending.store(true);
                     send_exception(frame_type::init_failed, 0, e, init_name);
                     return 3;
                 }
@@ -199,10 +215,10 @@ private:
             return std::nullopt;
         }
         case frame_type::task:
-            run_task(f, worker_output_fd);
+            run_task(f, fds_.output);
             return std::nullopt;
         case frame_type::direct_task:
-            run_task(f, worker_direct_fd);
+            run_task(f, fds_.direct);
             return std::nullopt;
         case frame_type::quit:
         {
@@ -210,10 +226,12 @@ private:
             {
                 if (std::exception_ptr e = call(fini_name_, fini_args_))
                 {
+                    session_ending.store(true);
                     send_exception(frame_type::fini_failed, 0, e, fini_name_);
                     return 4;
                 }
             }
+            session_ending.store(true);
             std::size_t at = begin_frame(out_, frame_type::bye, 0);
             end_frame(out_, at, max_frame_);
             send();
@@ -331,7 +349,7 @@ private:
     }
 
     void send_exception(frame_type type, std::uint64_t seq, std::exception_ptr e,
-                        const std::string& task, int fd = worker_output_fd)
+                        const std::string& task, int fd = -1)
     {
         std::size_t at = begin_frame(out_, type, seq);
         {
@@ -356,17 +374,18 @@ private:
         send(fd);
     }
 
-    void send(int fd = worker_output_fd)
+    /// Writes out_ to `fd`; -1: the output.
+    void send(int fd = -1)
     {
-        write_all(fd, out_);
+        write_all(fd < 0 ? fds_.output : fd, out_);
         out_.clear();
     }
 
-    /// Waits until fd 3 can be read, serving the direct tasks that come on fd 5 meanwhile;
-    /// false when it served one (look again).
+    /// Waits until the input can be read, serving the direct tasks that come meanwhile; false
+    /// when it served one (look again).
     bool wait_for_input()
     {
-        pollfd pfd[2] = {{worker_input_fd, POLLIN, 0}, {worker_direct_fd, POLLIN, 0}};
+        pollfd pfd[2] = {{fds_.input, POLLIN, 0}, {fds_.direct, POLLIN, 0}};
         int r = ::poll(pfd, 2, -1);
         if (r < 0)
         {
@@ -377,7 +396,7 @@ private:
         if (pfd[1].revents == 0)
             return true;
         std::span<char> space = direct_decoder_.prepare();
-        ssize_t n = ::read(worker_direct_fd, space.data(), space.size());
+        ssize_t n = ::read(fds_.direct, space.data(), space.size());
         if (n <= 0)
         {
             if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -393,7 +412,7 @@ private:
                 if (f->type != frame_type::direct_task)
                     throw frame_error(std::string("unexpected ") + frame_type_name(f->type) +
                                       " frame on the direct connection");
-                run_task(*f, worker_direct_fd);
+                run_task(*f, fds_.direct);
             }
         }
         catch (const std::exception& e)
@@ -405,6 +424,7 @@ private:
 
     std::size_t max_frame_;
     std::string pool_;
+    session_fds fds_;
     frame_decoder decoder_;
     frame_decoder direct_decoder_{max_frame_};
     bool direct_open_ = false;
@@ -425,10 +445,12 @@ bool parse_number(const char* s, std::uint64_t& out) noexcept
  * as a local worker does: it forwards the pool's frames to fd 3 (a pipe), acts on cancel
  * frames at once (as the signal handler of a local worker does), and sends a heartbeat every
  * `interval`, also while a task runs. The connection's end is the pool's: the worker exits,
- * whatever it is doing, as a local worker dies with its parent.
+ * whatever it is doing, as a local worker dies with its parent; but once the serving thread has
+ * said its last frame (session_ending), the relay sends no more heartbeats and returns at the
+ * connection's end.
  */
-[[noreturn]] void relay(int connection, int to_serving, std::size_t max_frame,
-                        std::chrono::milliseconds interval)
+void relay(int connection, int to_serving, std::size_t max_frame,
+           std::chrono::milliseconds interval)
 {
     frame_decoder decoder(max_frame);
     std::vector<char> heartbeat;
@@ -444,7 +466,8 @@ bool parse_number(const char* s, std::uint64_t& out) noexcept
         auto now = std::chrono::steady_clock::now();
         if (now >= next_beat)
         {
-            write_all(worker_output_fd, heartbeat);
+            if (!session_ending.load())
+                write_all(connection, heartbeat);
             next_beat = now + interval;
         }
         pollfd pfd[2] = {{connection, POLLIN, 0},
@@ -477,6 +500,8 @@ bool parse_number(const char* s, std::uint64_t& out) noexcept
             continue;
         if (n <= 0) // the pool closed the connection, or it broke: nothing to report
         {
+            if (session_ending.load())
+                return;
             std::fflush(nullptr);
             ::_exit(0);
         }
@@ -567,14 +592,15 @@ int run_remote_worker(char** argv)
 
 int serve_pool_at(const std::string& host, std::uint16_t port, const std::string& secret_hex,
                   std::uint64_t token, std::size_t max_frame, std::chrono::milliseconds heartbeat,
-                  const std::string& pool, const std::string& tls_fingerprint_hex)
+                  const std::string& pool, const std::string& tls_fingerprint_hex,
+                  session_descriptors where)
 {
     int connection = -1;
     int direct = -1;
     // Descriptors 3, 4 and 5 are held (on /dev/null) until the dup3s below replace them: a
     // descriptor opened meanwhile that took one of them, such as a TLS tunnel's TCP socket or
     // its io_context's epoll descriptor, would otherwise be closed under its owner.
-    if (!reserve_protocol_fds())
+    if (where == session_descriptors::protocol && !reserve_protocol_fds())
     {
         std::fprintf(stderr, "asio_pal: run_worker: cannot reserve descriptors 3 to 5: %s\n",
                      std::strerror(errno));
@@ -634,48 +660,71 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
         stop_tls_client_tunnels();
         return 69;
     }
-    // The serving thread reads fd 3 and writes fd 4, as in a local worker: fd 3 is a pipe the
-    // relay fills, fd 4 the connection.
-    // First everything above the protocol's descriptors, so that no dup3 onto 3, 4 or 5
-    // replaces a descriptor still to be moved.
+    // The serving thread reads a pipe the relay fills and writes the connection: on fds 3 and 4
+    // (and 5 for run()'s connection) as in a local worker, or where they are.
     int pipe_fds[2];
-    if ((direct >= 0 && (direct = above_protocol_fds(direct)) < 0) ||
-        ::pipe2(pipe_fds, O_CLOEXEC) != 0 || (connection = above_protocol_fds(connection)) < 0 ||
-        (pipe_fds[0] = above_protocol_fds(pipe_fds[0])) < 0 ||
-        (pipe_fds[1] = above_protocol_fds(pipe_fds[1])) < 0 ||
-        ::dup3(pipe_fds[0], worker_input_fd, O_CLOEXEC) < 0 ||
-        ::dup3(connection, worker_output_fd, O_CLOEXEC) < 0 ||
-        ::fcntl(pipe_fds[1], F_SETFL, O_NONBLOCK) != 0)
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0 || ::fcntl(pipe_fds[1], F_SETFL, O_NONBLOCK) != 0)
     {
         std::fprintf(stderr, "asio_pal: run_worker: %s\n", std::strerror(errno));
         return 71;
     }
-    ::close(pipe_fds[0]);
-    if (direct >= 0)
+    session_fds fds{pipe_fds[0], connection, direct};
+    if (where == session_descriptors::protocol)
     {
-        if (::dup3(direct, worker_direct_fd, O_CLOEXEC) < 0)
+        // First everything above the protocol's descriptors, so that no dup3 onto 3, 4 or 5
+        // replaces a descriptor still to be moved.
+        if ((direct >= 0 && (direct = above_protocol_fds(direct)) < 0) ||
+            (connection = above_protocol_fds(connection)) < 0 ||
+            (pipe_fds[0] = above_protocol_fds(pipe_fds[0])) < 0 ||
+            (pipe_fds[1] = above_protocol_fds(pipe_fds[1])) < 0 ||
+            ::dup3(pipe_fds[0], worker_input_fd, O_CLOEXEC) < 0 ||
+            ::dup3(connection, worker_output_fd, O_CLOEXEC) < 0 ||
+            (direct >= 0 && ::dup3(direct, worker_direct_fd, O_CLOEXEC) < 0))
         {
             std::fprintf(stderr, "asio_pal: run_worker: %s\n", std::strerror(errno));
             return 71;
         }
-        ::close(direct);
+        ::close(std::exchange(pipe_fds[0], -1));
+        if (direct >= 0)
+            ::close(direct);
+        fds = session_fds{worker_input_fd, worker_output_fd, direct >= 0 ? worker_direct_fd : -1};
     }
     output_is_socket = true;
-    std::thread(relay, connection, pipe_fds[1], max_frame, heartbeat).detach();
-    worker_session session(max_frame, pool);
-    if (direct >= 0)
+    std::thread relay_thread(relay, connection, pipe_fds[1], max_frame, heartbeat);
+    worker_session session(max_frame, pool, fds);
+    if (fds.direct >= 0)
         session.serve_direct_connection();
     int status = session.serve();
+    // The caller may go on (an MPI rank into MPI_Finalize, which waits for rank 0): the pool
+    // must see this worker's end now, not at its exit. What it said last (its bye, its
+    // initializer's failure) must reach the pool first: the connections close for writing,
+    // and the pool, having read that and the end, closes its side; the relay returns on it.
+    ::shutdown(fds.output, SHUT_WR);
+    if (fds.direct >= 0)
+        ::shutdown(fds.direct, SHUT_WR);
     if (!tls_fingerprint_hex.empty())
     {
-        // What it said last (its bye, its initializer's failure) must reach the pool: its
-        // plaintext ends close for writing, and the tunnels forward what is left, then end.
-        // They stop before the process exits, not while OpenSSL is cleaned up.
-        ::shutdown(worker_output_fd, SHUT_WR);
-        if (direct >= 0)
-            ::shutdown(worker_direct_fd, SHUT_WR);
+        // The tunnels forward what is left, then end. They stop before the process exits, not
+        // while OpenSSL is cleaned up.
         stop_tls_client_tunnels(std::chrono::seconds(5));
     }
+    // A pool that keeps its side open does not hold the worker: after a while the connection
+    // is ended from here.
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (;;)
+    {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            give_up - std::chrono::steady_clock::now());
+        pollfd end{connection, POLLRDHUP, 0};
+        if (left.count() <= 0 || ::poll(&end, 1, static_cast<int>(left.count())) >= 0 ||
+            errno != EINTR)
+            break;
+    }
+    ::shutdown(connection, SHUT_RDWR);
+    relay_thread.join();
+    for (int fd : {connection, pipe_fds[1], fds.input, fds.output, fds.direct})
+        if (fd >= 0)
+            ::close(fd);
     return status;
 }
 
