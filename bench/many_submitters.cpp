@@ -26,6 +26,7 @@
 #include <vector>
 
 #if ASIO_PAL_BENCH_TBB
+#include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
 #endif
@@ -84,6 +85,8 @@ int main(int argc, char** argv)
     net::thread_pool peer(workers);
 #if ASIO_PAL_BENCH_TBB
     bench::comparison vs_tbb{name, "tasks/s", true, tasks};
+    // oneTBB starts at most hardware threads - 1 workers unless told otherwise (1 here).
+    tbb::global_control allow(tbb::global_control::max_allowed_parallelism, workers + 1);
     tbb::task_arena arena(static_cast<int>(workers), 0); // 2 worker threads, none reserved
     arena.initialize();
     tbb::task_group group;

@@ -42,7 +42,7 @@ if [[ -n $rounds && ! $rounds =~ ^[1-9][0-9]*$ ]]; then
 fi
 build=$(mkdir -p "$build" && cd "$build" && pwd)
 
-benches=(bench_post bench_submit bench_hop bench_idle bench_map bench_process)
+benches=(bench_post bench_submit bench_many_submitters bench_hop bench_idle bench_map bench_process)
 if ((do_build)); then
     asio_pal_configure "$build" "${ASIO_PAL_BUILD_ARGS[@]}" >/dev/null
     asio_pal_build "$build" "${benches[@]}"
@@ -85,6 +85,7 @@ cd "$here/.."
 # Thread pool: post, submit + round trip, hop, idle/elastic.
 show "${pinned[@]}" "$build/bench/bench_post" "${run_args[@]}"
 show "${pinned[@]}" "$build/bench/bench_submit" "${run_args[@]}"
+show "${pinned[@]}" "$build/bench/bench_many_submitters" "${run_args[@]}"
 show "${pinned[@]}" "$build/bench/bench_hop" "${run_args[@]}"
 show "${pinned[@]}" "$build/bench/bench_idle" "${run_args[@]}"
 # Process pool: round trip, cold start, shrink, speedup; then the round trip on one CPU.

@@ -8,7 +8,8 @@
 # apt-get install -y, through sudo when not root.
 #
 #   scripts/install-deps.sh                what the build and the tests need
-#   scripts/install-deps.sh bench          that, plus what the benchmark scripts need (gnuplot)
+#   scripts/install-deps.sh bench          that, plus what the benchmark scripts need (gnuplot,
+#                                          oneTBB)
 #   scripts/install-deps.sh cluster        that, plus the engines that start workers on other
 #                                          machines (Slurm, Open MPI), the network-fault tools and
 #                                          the cluster benchmark peers (mpi4py, Dask distributed)
@@ -39,6 +40,7 @@ for word in "$@"; do
     case $word in
     bench)
         packages+=(gnuplot-nox) # bench/server_load.sh plots with it
+        packages+=(libtbb-dev)  # oneTBB, a peer of bench_many_submitters (skipped without it)
         ;;
     cluster)
         cluster_packages+=(

@@ -106,6 +106,8 @@ private:
     using lock_type = std::unique_lock<std::mutex>;
 
     pool_counts counts_locked() const noexcept;
+    /// False when workers_needed(counts_locked()) is surely 0 (a cheap test for every post).
+    bool may_need_workers_locked() const noexcept;
     void throw_if_unusable_locked() const;
     void spawn_locked(std::size_t n);
     /// Picks the idle worker to wake; the caller notifies it after unlocking (so the worker

@@ -68,6 +68,15 @@ pool_counts thread_pool_core::counts_locked() const noexcept
             finishing_.load(std::memory_order_acquire)};
 }
 
+bool thread_pool_core::may_need_workers_locked() const noexcept
+{
+    // workers_needed() without reading finishing_, a counter every task's worker writes: a post
+    // that needs no worker (a full pool, or free workers even not counting the finishing ones)
+    // would otherwise take a cache miss inside the lock for it.
+    return alive_ < options_.max_workers &&
+           pending_ > alive_ - std::min(alive_, busy_ + retiring_);
+}
+
 std::exception_ptr thread_pool_core::closed_error(const char* detail) const
 {
     return std::make_exception_ptr(
@@ -97,7 +106,7 @@ void thread_pool_core::submit(state_base* s)
     s->mark_submitted();
     ++pending_;
     std::exception_ptr not_grown;
-    if (std::size_t n = workers_needed(counts_locked()))
+    if (std::size_t n = may_need_workers_locked() ? workers_needed(counts_locked()) : 0)
     {
         try
         {
@@ -146,7 +155,7 @@ std::exception_ptr thread_pool_core::try_post(task_node* n) noexcept
         return broken_;
     ++pending_;
     std::exception_ptr not_grown;
-    if (std::size_t k = workers_needed(counts_locked()))
+    if (std::size_t k = may_need_workers_locked() ? workers_needed(counts_locked()) : 0)
     {
         try
         {
