@@ -42,6 +42,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/secrets.hpp"
+
 namespace d = asio_pal::detail;
 namespace net = boost::asio;
 using net::ip::tcp;
@@ -49,13 +51,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-d::handshake_secret make_secret(unsigned char first)
-{
-    d::handshake_secret::bytes_type b;
-    for (std::size_t i = 0; i < b.size(); ++i)
-        b[i] = static_cast<unsigned char>(first + i);
-    return d::handshake_secret(b);
-}
+using asio_pal_test::make_secret;
 
 const d::handshake_secret secret_a = make_secret(1);
 const d::handshake_secret secret_b = make_secret(101);

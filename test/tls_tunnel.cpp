@@ -56,6 +56,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/secrets.hpp"
+
 namespace d = asio_pal::detail;
 namespace net = boost::asio;
 using net::ip::tcp;
@@ -63,13 +65,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-d::handshake_secret make_secret(unsigned char first)
-{
-    d::handshake_secret::bytes_type b;
-    for (std::size_t i = 0; i < b.size(); ++i)
-        b[i] = static_cast<unsigned char>(first + i);
-    return d::handshake_secret(b);
-}
+using asio_pal_test::make_secret;
 
 const std::string hex64 = make_secret(1).to_hex();
 const std::string fingerprint64 = make_secret(200).to_hex();
@@ -506,6 +502,22 @@ struct fd_guard
     }
 };
 
+// A worker connected to `pool` through a tunnel: the worker's plaintext end and the pool's.
+struct tunnel_ends
+{
+    int client;
+    int server;
+};
+
+tunnel_ends connect_through(tls_pool& pool)
+{
+    auto accepted = pool.accept_one(30s);
+    int client = connect_tls(pool.port, pool.identity.fingerprint_hex());
+    auto a = get(accepted);
+    BOOST_TEST_REQUIRE(!a.ec);
+    return {client, a.fd};
+}
+
 // Waits (bounded) until `fd` is ready for `events`; false on timeout.
 bool wait_ready(int fd, short events)
 {
@@ -604,11 +616,9 @@ BOOST_AUTO_TEST_SUITE(tunnel)
 BOOST_AUTO_TEST_CASE(a_mebibyte_goes_each_way_at_once_unchanged)
 {
     tls_pool pool;
-    auto accepted = pool.accept_one(30s);
-    fd_guard client{connect_tls(pool.port, pool.identity.fingerprint_hex())};
-    auto a = get(accepted);
-    BOOST_TEST_REQUIRE(!a.ec);
-    fd_guard server{a.fd};
+    auto ends = connect_through(pool);
+    fd_guard client{ends.client};
+    fd_guard server{ends.server};
 
     const std::size_t size = 1 << 20;
     const auto down = pattern(size, 1);
@@ -633,13 +643,11 @@ BOOST_AUTO_TEST_CASE(a_mebibyte_goes_each_way_at_once_unchanged)
 BOOST_AUTO_TEST_CASE(the_pool_closing_its_end_ends_the_worker_s_after_the_last_bytes)
 {
     tls_pool pool;
-    auto accepted = pool.accept_one(30s);
-    fd_guard client{connect_tls(pool.port, pool.identity.fingerprint_hex())};
-    auto a = get(accepted);
-    BOOST_TEST_REQUIRE(!a.ec);
+    auto ends = connect_through(pool);
+    fd_guard client{ends.client};
     const auto last = pattern(100000, 3);
-    BOOST_TEST_REQUIRE(write_all(a.fd, last));
-    ::close(a.fd);
+    BOOST_TEST_REQUIRE(write_all(ends.server, last));
+    ::close(ends.server);
     BOOST_TEST((read_up_to(client.fd, last.size()) == last));
     BOOST_TEST(reads_end(client.fd));
     d::stop_tls_client_tunnels();
@@ -648,11 +656,9 @@ BOOST_AUTO_TEST_CASE(the_pool_closing_its_end_ends_the_worker_s_after_the_last_b
 BOOST_AUTO_TEST_CASE(the_worker_closing_its_end_ends_the_pool_s_after_the_last_bytes)
 {
     tls_pool pool;
-    auto accepted = pool.accept_one(30s);
-    int client = connect_tls(pool.port, pool.identity.fingerprint_hex());
-    auto a = get(accepted);
-    BOOST_TEST_REQUIRE(!a.ec);
-    fd_guard server{a.fd};
+    auto ends = connect_through(pool);
+    int client = ends.client;
+    fd_guard server{ends.server};
     const auto last = pattern(100000, 4);
     BOOST_TEST_REQUIRE(write_all(client, last));
     ::close(client);
@@ -724,11 +730,9 @@ BOOST_AUTO_TEST_CASE(abandoning_a_handshake_in_progress_fails_it_at_once)
 BOOST_AUTO_TEST_CASE(abandoning_a_running_tunnel_ends_both_sides)
 {
     tls_pool pool;
-    auto accepted = pool.accept_one(30s);
-    fd_guard client{connect_tls(pool.port, pool.identity.fingerprint_hex())};
-    auto a = get(accepted);
-    BOOST_TEST_REQUIRE(!a.ec);
-    fd_guard server{a.fd};
+    auto ends = connect_through(pool);
+    fd_guard client{ends.client};
+    fd_guard server{ends.server};
     BOOST_TEST_REQUIRE((pool.abort_of_last.wait_for(60s) == std::future_status::ready));
     pool.abort_of_last.get()();
     BOOST_TEST(reads_end(server.fd));
