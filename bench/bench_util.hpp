@@ -53,6 +53,49 @@ inline bool has_flag(int argc, char** argv, const char* name)
     return false;
 }
 
+/// The argument after `name` (e.g. `--once ours`), or null when `name` is not given. A missing
+/// value is an error.
+inline const char* option(int argc, char** argv, const char* name)
+{
+    for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], name) == 0)
+        {
+            if (i + 1 == argc)
+            {
+                std::fprintf(stderr, "%s: %s needs a value\n", argv[0], name);
+                std::exit(2);
+            }
+            return argv[i + 1];
+        }
+    return nullptr;
+}
+
+/// A positive number after `name`, or `fallback` when `name` is not given.
+inline int int_option(int argc, char** argv, const char* name, int fallback)
+{
+    const char* text = option(argc, argv, name);
+    if (!text)
+        return fallback;
+    char* end = nullptr;
+    long n = std::strtol(text, &end, 10);
+    if (end == text || *end != '\0' || n < 1 || n > 1000000000)
+    {
+        std::fprintf(stderr, "%s: %s must be a positive number, got '%s'\n", argv[0], name, text);
+        std::exit(2);
+    }
+    return static_cast<int>(n);
+}
+
+/// For `--once SIDE`: SIDE must be "ours" or "peer".
+inline void check_side(const char* program, const char* side)
+{
+    if (std::strcmp(side, "ours") != 0 && std::strcmp(side, "peer") != 0)
+    {
+        std::fprintf(stderr, "%s: --once takes 'ours' or 'peer', got '%s'\n", program, side);
+        std::exit(2);
+    }
+}
+
 using clock_type = std::chrono::steady_clock;
 
 /// Rounds when neither `--rounds N` nor BENCH_ROUNDS says otherwise.

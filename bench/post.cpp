@@ -7,6 +7,9 @@
 // Fire-and-forget: post 1M tiny functions through the executor, then wait for all of them.
 // Peer: boost::asio::thread_pool with the same number of threads, measured in the same run.
 //
+// `--once ours|peer [--tasks N]`: one warm section of one side only (N tasks, default 1M), for
+// a profiler (valgrind --tool=callgrind counts instructions whatever the machine's load).
+//
 
 #include <asio_pal/thread_pool.hpp>
 
@@ -14,7 +17,9 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
+#include <cstdio>
 #include <latch>
+#include <string>
 
 #include "bench_util.hpp"
 
@@ -23,7 +28,7 @@ namespace pal = asio_pal;
 
 namespace {
 
-constexpr int tasks = 1'000'000;
+int tasks = 1'000'000;
 constexpr std::size_t workers = 2;
 
 // Posts `tasks` functions from this thread and returns when the last one has run.
@@ -46,10 +51,22 @@ bench::sample post_all(const Executor& ex)
 
 int main(int argc, char** argv)
 {
+    if (const char* side = bench::option(argc, argv, "--once"))
+    {
+        bench::check_side(argv[0], side);
+        tasks = bench::int_option(argc, argv, "--tasks", tasks);
+        pal::thread_pool ours(workers);
+        net::thread_pool peer(workers);
+        bench::sample s = std::string(side) == "ours" ? post_all(ours.get_executor())
+                                                      : post_all(peer.get_executor());
+        std::printf("%s: %d posts, %.1f tasks/s, cpu %.4g us/task\n", side, tasks,
+                    tasks / s.seconds, s.cpu_seconds / tasks * 1e6);
+        return 0;
+    }
     int rounds = bench::rounds(argc, argv);
     bench::run_header header(argc, argv);
-    bench::comparison warm{"post 1M tiny tasks, then wait (warm pool)", "tasks/s", true, tasks};
-    bench::comparison cold{"same, new pool each round (elastic start)", "tasks/s", true, tasks};
+    bench::comparison warm{"post 1M tiny tasks, then wait (warm pool)", "tasks/s", true, double(tasks)};
+    bench::comparison cold{"same, new pool each round (elastic start)", "tasks/s", true, double(tasks)};
     pal::thread_pool ours(workers);
     net::thread_pool peer(workers);
     for (int r = 0; r < rounds; ++r)

@@ -11,8 +11,6 @@
 #ifndef ASIO_PAL_DETAIL_TASK_STATE_HPP
 #define ASIO_PAL_DETAIL_TASK_STATE_HPP
 
-#include "asio_pal/detail/free_node_queue.hpp"
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -246,16 +244,6 @@ public:
 
     state_base(const state_base&) = delete;
     state_base& operator=(const state_base&) = delete;
-
-    // States are recycled (free_node_queue.hpp): a future's state is usually freed on another
-    // thread than the one that made it, which malloc pays for in every task.
-    static void* operator new(std::size_t n) { return allocate_node(n); }
-    static void operator delete(void* p, std::size_t n) noexcept { deallocate_node(p, n); }
-    static void* operator new(std::size_t n, std::align_val_t a) { return ::operator new(n, a); }
-    static void operator delete(void* p, std::size_t, std::align_val_t a) noexcept
-    {
-        ::operator delete(p, a); // unsized: clang 14 declares no sized forms by default
-    }
 
     void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
     /// How many references there are (a snapshot, as shared_ptr::use_count; for tests).

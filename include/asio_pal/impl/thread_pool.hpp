@@ -10,7 +10,6 @@
 #ifndef ASIO_PAL_IMPL_THREAD_POOL_HPP
 #define ASIO_PAL_IMPL_THREAD_POOL_HPP
 
-#include "asio_pal/detail/free_node_queue.hpp"
 #include "asio_pal/detail/task_state.hpp"
 
 #include <condition_variable>
@@ -34,19 +33,6 @@ public:
     template <typename G>
     static posted_function* create(G&& g, const Allocator& a)
     {
-        if constexpr (recycled)
-        {
-            void* p = allocate_node(sizeof(posted_function));
-            try
-            {
-                return ::new (p) posted_function(std::forward<G>(g), a);
-            }
-            catch (...)
-            {
-                deallocate_node(p, sizeof(posted_function));
-                throw;
-            }
-        }
         allocator_type alloc(a);
         posted_function* p = std::allocator_traits<allocator_type>::allocate(alloc, 1);
         try
@@ -93,19 +79,8 @@ public:
     void discard(bool) noexcept override { destroy(); }
 
 private:
-    // The default allocator's nodes are recycled (free_node_queue.hpp); a user's allocator is
-    // used as given.
-    static constexpr bool recycled = std::is_same_v<Allocator, std::allocator<void>> &&
-                                     alignof(F) <= free_node_limits::alignment;
-
     void destroy() noexcept
     {
-        if constexpr (recycled)
-        {
-            this->~posted_function();
-            deallocate_node(this, sizeof(posted_function));
-            return;
-        }
         allocator_type alloc(allocator_);
         std::allocator_traits<allocator_type>::destroy(alloc, this);
         std::allocator_traits<allocator_type>::deallocate(alloc, this, 1);
