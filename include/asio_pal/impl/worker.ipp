@@ -695,8 +695,8 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
     if (fds.direct >= 0)
         session.serve_direct_connection();
     int status = session.serve();
-    // The caller may go on (an MPI rank into MPI_Finalize, which waits for rank 0): the pool
-    // must see this worker's end now, not at its exit. What it said last (its bye, its
+    // The caller of session_descriptors::own goes on (an MPI rank into MPI_Finalize, which
+    // waits for rank 0): the pool must see this worker's end now, not at its exit. What it said last (its bye, its
     // initializer's failure) must reach the pool first: the connections close for writing,
     // and the pool, having read that and the end, closes its side; the relay returns on it.
     ::shutdown(fds.output, SHUT_WR);
@@ -707,6 +707,13 @@ int serve_pool_at(const std::string& host, std::uint16_t port, const std::string
         // The tunnels forward what is left, then end. They stop before the process exits, not
         // while OpenSSL is cleaned up.
         stop_tls_client_tunnels(std::chrono::seconds(5));
+    }
+    if (where == session_descriptors::protocol)
+    {
+        // The process exits next, which ends the connections and the relay (a command
+        // launcher's pool may hold its side open until it has reaped the worker).
+        relay_thread.detach();
+        return status;
     }
     // A pool that keeps its side open does not hold the worker: after a while the connection
     // is ended from here.
