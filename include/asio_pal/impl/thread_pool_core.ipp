@@ -34,16 +34,6 @@ namespace asio_pal::detail {
 
 thread_pool_core::thread_pool_core(pool_options o) : options_(std::move(o))
 {
-#if defined(__GLIBC__) && defined(PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP)
-    {
-        pthread_mutexattr_t a;
-        pthread_mutexattr_init(&a);
-        pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
-        pthread_mutex_destroy(mutex_.native_handle());
-        pthread_mutex_init(mutex_.native_handle(), &a);
-        pthread_mutexattr_destroy(&a);
-    }
-#endif
     idle_.reserve(options_.max_workers);
     register_at_exit(this);
 }
