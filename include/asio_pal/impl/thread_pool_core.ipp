@@ -115,6 +115,7 @@ void thread_pool_core::submit(state_base* s)
         }
     }
     queue_.push(s);
+    // Every writer of pushes_ holds mutex_: a store, not a read-modify-write, per task.
     pushes_.store(pushes_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     worker* w = wake_if_unwatched_locked();
     if (!zombies_.empty())
