@@ -88,6 +88,12 @@ public:
     /// Second half: publishes the cancellation of a node this thread withdrew (`withdrawn`),
     /// or waits out someone else's; then gives up the queue's hold on it.
     virtual void discard(bool withdrawn) noexcept = 0;
+    /// Whether someone may be waiting for this node's outcome (a future, a blocking execute):
+    /// its worker then watches the queue a moment afterwards, for the waiter's next task. Not
+    /// after a fire-and-forget function, whose poster is not waiting: a worker spinning during
+    /// a burst of posts takes each post as it comes, in lockstep with the poster, instead of
+    /// letting a backlog build and draining it.
+    virtual bool awaited() const noexcept { return false; }
 
     /// Both halves at once; true when the node was still pending.
     bool drop(task_id_t& cancelled_id) noexcept
@@ -283,6 +289,7 @@ public:
     bool remove_listener(std::uint64_t id) noexcept;
 
     // task_node
+    bool awaited() const noexcept override { return true; }
     bool claim() noexcept override;
     bool withdraw(task_id_t& cancelled_id) noexcept override;
     void discard(bool withdrawn) noexcept override;

@@ -98,6 +98,7 @@ class blocking_function final : public task_node
 public:
     explicit blocking_function(F& f) noexcept : f_(f) {}
 
+    bool awaited() const noexcept override { return true; }
     bool claim() noexcept override { return true; }
 
     void run() noexcept override

@@ -662,6 +662,7 @@ void thread_pool_core::worker_main(worker* w) noexcept
                 lock.unlock();
                 if (next)
                     next->wakeup.notify_one();
+                const bool awaited = n->awaited(); // before run(): a posted node frees itself
                 ctx.loop_task = true;
                 n->run();
                 ctx.loop_task = false;
@@ -677,7 +678,7 @@ void thread_pool_core::worker_main(worker* w) noexcept
                     notify_state_locked();
                 if (task_limit_reached(w->tasks_done, options_.max_tasks_per_worker))
                     break;
-                just_ran = true;
+                just_ran = awaited;
                 continue;
             }
             if (std::exchange(just_ran, false) && !spinning_.exchange(true))
