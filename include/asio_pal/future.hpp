@@ -31,6 +31,11 @@ namespace detail {
 template <typename T>
 future<T> make_future(state_ptr<result_state<T>> s) noexcept;
 struct future_access;
+
+/// A submitter's before-queued hook that does nothing; no future is made for it.
+struct no_before_queued
+{
+};
 } // namespace detail
 
 /// The completion signature of `future<T>::async_collect` (and of `async_run` returning T).

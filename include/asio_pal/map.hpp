@@ -413,7 +413,8 @@ map_result<R> make_map(const map_options& o, bool lazy, Source&& source, Submit&
 
 /**
  * The map family over any pool kind. `make_submitter(type_identity<R>, type_identity<Tuple>,
- * shared_ptr<F>)` returns the pool's `future<chunk_result<R>>(std::vector<Tuple>&&)` function.
+ * shared_ptr<F>)` returns the pool's `future<chunk_result<R>>(std::vector<Tuple>&&, Before&&)`
+ * function, which calls `before_queued(f)` with the chunk's future before the chunk can start.
  * `keep_order` overrides the options' field (the _unordered variants).
  */
 template <typename MakeSubmitter, typename F, typename... Args>

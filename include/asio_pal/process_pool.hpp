@@ -213,10 +213,11 @@ private:
 
     template <typename F, typename... Args>
     auto submit_call(bool caller_waits, F&& f, Args&&... args);
-    template <typename R>
+    // Calls `before_queued(f)` with the task's future before a worker can take it.
+    template <typename R, typename Before = detail::no_before_queued>
     future<R> submit_encoded(const detail::task_entry& entry, detail::call_mode mode,
                              std::size_t items, std::vector<char>&& args,
-                             bool caller_waits = false);
+                             bool caller_waits = false, Before&& before_queued = Before{});
     auto chunk_submitter();
 
     std::unique_ptr<detail::process_pool_core> core_;

@@ -342,8 +342,34 @@ public:
     bool expired() const { return deadline_ && std::chrono::steady_clock::now() >= *deadline_; }
 
 protected:
-    /// Submits the next chunk of the input; empty once the input is exhausted.
+    /// Submits the next chunk of the input; empty once the input is exhausted. The submitter
+    /// calls listen() with the chunk's future before the chunk can start.
     virtual std::optional<chunk_future> submit_next() = 0;
+
+    /**
+     * Without keep_order, puts the chunk in the completion queue when it completes. Called by
+     * the pool's submitter between creating the chunk's state and queueing it: registered any
+     * later, a chunk that completed first would be queued behind one that completed after it
+     * (its listener firing only at registration), and the map would not yield in completion
+     * order.
+     */
+    void listen(const chunk_future& f)
+    {
+        if (!done_)
+            return;
+        unordered_.emplace(f.task_id(), f);
+        std::uint64_t id = 0;
+        try
+        {
+            id = f.add_callback([q = done_](const chunk_future& d) { q->push(d); });
+        }
+        catch (...)
+        {
+            unordered_.erase(f.task_id());
+            throw;
+        }
+        listening_.emplace(f, id);
+    }
 
     std::size_t chunk_size() const noexcept { return options_.chunk_size; }
 
@@ -358,6 +384,17 @@ private:
         fill();
     }
 
+    // The pool refused the chunk listen() registered: it will never complete, so its listener
+    // (which holds the completion queue) is removed and freed.
+    void forget_listening() noexcept
+    {
+        if (!listening_)
+            return;
+        listening_->first.remove_callback(listening_->second);
+        unordered_.erase(listening_->first.task_id());
+        listening_.reset();
+    }
+
     void fill()
     {
         const std::size_t limit = lazy_ ? options_.buffer_size : static_cast<std::size_t>(-1);
@@ -370,6 +407,7 @@ private:
             }
             catch (...)
             {
+                forget_listening();
                 // Refused (a pool shut down mid-iteration): the items of the chunks already
                 // submitted come first, then the refusal, at the position of its chunk.
                 if (outstanding_ == 0 && !has_current())
@@ -384,12 +422,8 @@ private:
                 break;
             }
             ++outstanding_;
-            if (done_)
-            {
-                unordered_.emplace(f->task_id(), *f);
-                f->add_callback([q = done_](const chunk_future& d) { q->push(d); });
-            }
-            else
+            listening_.reset(); // listen() registered it before it could start
+            if (!done_)
                 in_flight_.push_back(std::move(*f));
         }
         if (input_done_ && outstanding_ == 0 && !has_current() && !refused_)
@@ -445,6 +479,7 @@ private:
     std::deque<chunk_future> in_flight_;                    // keep_order: submission order
     std::shared_ptr<completion_queue<chunk_future>> done_; // !keep_order: completion order
     std::unordered_map<task_id_t, chunk_future> unordered_; // !keep_order: for cancellation
+    std::optional<std::pair<chunk_future, std::uint64_t>> listening_; // listen()'s, until queued
     chunk_result<R> chunk_;
     std::size_t pos_ = 0;
 };
@@ -469,7 +504,9 @@ private:
         exhausted_ = !source_.next_chunk(items, this->chunk_size());
         if (items.empty())
             return std::nullopt;
-        return submit_(std::move(items));
+        return submit_(std::move(items), [this](const typename map_state<R>::chunk_future& f) {
+            this->listen(f);
+        });
     }
 
     Source source_;

@@ -20,14 +20,16 @@
 
 namespace asio_pal {
 
-template <typename R>
+template <typename R, typename Before>
 future<R> process_pool::submit_encoded(const detail::task_entry& entry, detail::call_mode mode,
                                        std::size_t items, std::vector<char>&& args,
-                                       bool caller_waits)
+                                       bool caller_waits, Before&& before_queued)
 {
     auto* s = new detail::remote_state<R>(entry, mode, items);
     s->arguments() = std::move(args);
     detail::state_ptr<detail::result_state<R>> result(s);
+    if constexpr (!std::is_same_v<std::decay_t<Before>, detail::no_before_queued>)
+        before_queued(detail::make_future(result));
     s->add_ref(); // the queue's reference
     try
     {
@@ -83,11 +85,12 @@ inline auto process_pool::chunk_submitter()
         using args_tuple = typename detail::function_signature<F>::args_tuple;
         const detail::task_entry& entry =
             detail::require_task(detail::key_of(*f), "process_pool map");
-        return [this, &entry](std::vector<Tuple>&& items) {
+        return [this, &entry](std::vector<Tuple>&& items, auto&& before_queued) {
             std::vector<char> bytes;
             detail::encode_chunk<args_tuple>(bytes, items);
-            return submit_encoded<detail::chunk_result<R>>(entry, detail::call_mode::chunk,
-                                                           items.size(), std::move(bytes));
+            return this->submit_encoded<detail::chunk_result<R>>(
+                entry, detail::call_mode::chunk, items.size(), std::move(bytes), false,
+                before_queued);
         };
     };
 }

@@ -169,12 +169,15 @@ inline thread_pool_core& pool_access::core(thread_pool& p) noexcept
     return *p.core_;
 }
 
-/// Queues the bound task `fn` (returning T) on `core`; returns its future.
-template <typename T, typename Fn>
-future<T> submit_packaged(thread_pool_core& core, Fn&& fn)
+/// Queues the bound task `fn` (returning T) on `core`, calling `before_queued(f)` with its future
+/// before a worker can take it; returns the future.
+template <typename T, typename Fn, typename Before>
+future<T> submit_packaged(thread_pool_core& core, Fn&& fn, Before&& before_queued)
 {
     auto* s = new packaged_state<T, std::decay_t<Fn>>(std::forward<Fn>(fn));
     state_ptr<result_state<T>> result(s);
+    if constexpr (!std::is_same_v<std::decay_t<Before>, no_before_queued>)
+        before_queued(make_future(result));
     s->add_ref(); // the queue's reference
     try
     {
@@ -186,6 +189,13 @@ future<T> submit_packaged(thread_pool_core& core, Fn&& fn)
         throw;
     }
     return make_future(std::move(result));
+}
+
+/// Queues the bound task `fn` (returning T) on `core`; returns its future.
+template <typename T, typename Fn>
+future<T> submit_packaged(thread_pool_core& core, Fn&& fn)
+{
+    return submit_packaged<T>(core, std::forward<Fn>(fn), no_before_queued{});
 }
 
 } // namespace detail
@@ -210,11 +220,11 @@ inline auto thread_pool::chunk_submitter()
 {
     return [core = core_.get()]<typename R, typename Tuple, typename F>(
                std::type_identity<R>, std::type_identity<Tuple>, std::shared_ptr<F> f) {
-        return [core, f = std::move(f)](std::vector<Tuple>&& items) {
+        return [core, f = std::move(f)](std::vector<Tuple>&& items, auto&& before_queued) {
             return detail::submit_packaged<detail::chunk_result<R>>(
-                *core, [f, items = std::move(items)]() mutable {
-                    return detail::run_chunk<R>(*f, items);
-                });
+                *core,
+                [f, items = std::move(items)]() mutable { return detail::run_chunk<R>(*f, items); },
+                before_queued);
         };
     };
 }
