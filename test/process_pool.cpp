@@ -1200,7 +1200,15 @@ BOOST_AUTO_TEST_CASE(cancelling_every_task_queued_in_a_worker_skips_them_all)
     std::ofstream(dir.file("go")) << 1;
     BOOST_TEST(head.collect(30s) > 0);
     BOOST_TEST(pool.join(30s));
-    BOOST_TEST(dir.count("t") == 0u);
+    for (auto& f : queued)
+        BOOST_TEST(f.is_cancelled()); // a result that came all the same was dropped
+    // A local worker gets every cancel signal at once. A remote one gets frames that may reach
+    // it after the head task ended and it ran some of the tasks (CI saw one over TLS under
+    // TSan): README, "Faults".
+    if (!over_tcp)
+        BOOST_TEST(dir.count("t") == 0u);
+    else
+        BOOST_TEST_MESSAGE(dir.count("t") << " ran before their cancel frame reached the worker");
 }
 
 BOOST_AUTO_TEST_CASE(async_run_and_cancellation)
