@@ -500,6 +500,32 @@ struct temp_dir
     }
 };
 
+// ThreadSanitizer defers a signal until the thread reaches one of its interceptors and keeps
+// one pending instance per signal number: 63 queued cancel signals arriving while the worker
+// is busy run its handler once (measured: 1 of 63; 63 of 63 without TSan).
+#if defined(__SANITIZE_THREAD__)
+constexpr bool under_tsan = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool under_tsan = true;
+#else
+constexpr bool under_tsan = false;
+#endif
+#else
+constexpr bool under_tsan = false;
+#endif
+
+// cancel() of a task sent to a worker returns at once; the stop request (a signal, or a frame
+// to a remote worker) goes out from the pool's I/O strand just after. Returns once the strand
+// has run everything posted to it before: every stop request is then sent.
+void wait_for_stop_requests(pal::process_pool& pool)
+{
+    std::future<void> done = net::post(pool.get_executor(), net::use_future);
+    BOOST_TEST_REQUIRE((done.wait_for(30s) == std::future_status::ready),
+                       "the pool's I/O strand did not run a function in 30 s");
+    done.get();
+}
+
 bool exists(const std::string& path)
 {
     return ::access(path.c_str(), F_OK) == 0;
@@ -1144,12 +1170,13 @@ BOOST_AUTO_TEST_CASE(cancel_queued_in_a_busy_worker_skips_it)
     BOOST_TEST(eventually([&] { return head.is_running(); }));
     behind.cancel();
     BOOST_TEST(behind.is_cancelled());
+    wait_for_stop_requests(pool);
     std::ofstream(dir.file("go")) << 1;
     BOOST_TEST(head.collect(30s) > 0); // the head task was not taken down
     BOOST_TEST(pool.join(30s));
-    // A local worker gets the cancel signal at once. A remote one gets a frame that may reach it
-    // after it has run the task (under load, the head task may see its file first): then its
-    // result is dropped (README, "Across machines").
+    // A local worker has the cancel signal once it is sent. A remote one gets a frame that may
+    // reach it after it has run the task (under load, the head task may see its file first):
+    // then its result is dropped (README, "Faults").
     if (!over_tcp)
         BOOST_TEST(!exists(dir.file("touched")));
 }
@@ -1197,18 +1224,20 @@ BOOST_AUTO_TEST_CASE(cancelling_every_task_queued_in_a_worker_skips_them_all)
     BOOST_TEST_MESSAGE(sent << " of " << queued.size() << " queued in the worker");
     for (auto& f : queued)
         BOOST_TEST(f.cancel());
+    wait_for_stop_requests(pool);
     std::ofstream(dir.file("go")) << 1;
     BOOST_TEST(head.collect(30s) > 0);
     BOOST_TEST(pool.join(30s));
     for (auto& f : queued)
         BOOST_TEST(f.is_cancelled()); // a result that came all the same was dropped
-    // A local worker gets every cancel signal at once. A remote one gets frames that may reach
-    // it after the head task ended and it ran some of the tasks (CI saw one over TLS under
-    // TSan): README, "Faults".
-    if (!over_tcp)
+    // A local worker has every cancel signal once they are sent (not under TSan: see
+    // under_tsan). A remote one reads the frames on its relay thread, which may come to them
+    // after the head task ended and it ran some of the tasks (CI saw it over TLS under TSan):
+    // README, "Faults".
+    if (!over_tcp && !under_tsan)
         BOOST_TEST(dir.count("t") == 0u);
     else
-        BOOST_TEST_MESSAGE(dir.count("t") << " ran before their cancel frame reached the worker");
+        BOOST_TEST_MESSAGE(dir.count("t") << " ran before their stop request reached the worker");
 }
 
 BOOST_AUTO_TEST_CASE(async_run_and_cancellation)
