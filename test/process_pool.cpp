@@ -20,6 +20,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "common/eventually.hpp"
+#include "common/sanitizers.hpp"
 
 #include "asio_pal/detail/wire.hpp"
 #include "asio_pal/detail/worker_protocol.hpp"
@@ -503,17 +504,7 @@ struct temp_dir
 // ThreadSanitizer defers a signal until the thread reaches one of its interceptors and keeps
 // one pending instance per signal number: 63 queued cancel signals arriving while the worker
 // is busy run its handler once (measured: 1 of 63; 63 of 63 without TSan).
-#if defined(__SANITIZE_THREAD__)
-constexpr bool under_tsan = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool under_tsan = true;
-#else
-constexpr bool under_tsan = false;
-#endif
-#else
-constexpr bool under_tsan = false;
-#endif
+using asio_pal_test::under_tsan;
 
 // cancel() of a task sent to a worker returns at once; the stop request (a signal, or a frame
 // to a remote worker) goes out from the pool's I/O strand just after. Returns once the strand

@@ -49,6 +49,8 @@
 #include "asio_pal/process_pool.hpp"
 #include "asio_pal/thread_pool.hpp"
 
+#include "../common/sanitizers.hpp"
+
 #define BOOST_TEST_MODULE chaos_soak
 #define BOOST_TEST_NO_MAIN
 #include <boost/asio/co_spawn.hpp>
@@ -282,17 +284,7 @@ namespace {
 
 // ---- settings ---------------------------------------------------------------------------------
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool sanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
-#else
-constexpr bool sanitized = false;
-#endif
+using asio_pal_test::sanitized;
 
 double env_number(const char* name, double fallback)
 {

@@ -19,6 +19,8 @@
 
 #include "asio_pal/thread_pool.hpp"
 
+#include "../common/sanitizers.hpp"
+
 #define BOOST_TEST_MODULE thread_pool_stress
 #include <boost/test/unit_test.hpp>
 
@@ -54,17 +56,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr double default_scale = 0.1;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-constexpr double default_scale = 0.1;
-#else
-constexpr double default_scale = 1.0;
-#endif
-#else
-constexpr double default_scale = 1.0;
-#endif
+constexpr double default_scale = asio_pal_test::sanitized ? 0.1 : 1.0;
 
 double stress_scale()
 {
