@@ -11,28 +11,22 @@
 #ifndef ASIO_PAL_TEST_COMMON_SANITIZERS_HPP
 #define ASIO_PAL_TEST_COMMON_SANITIZERS_HPP
 
+#if defined(__has_feature)
+#define ASIO_PAL_TEST_HAS_FEATURE(x) __has_feature(x)
+#else
+#define ASIO_PAL_TEST_HAS_FEATURE(x) 0
+#endif
+
 namespace asio_pal_test {
 
-#if defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__) || ASIO_PAL_TEST_HAS_FEATURE(thread_sanitizer)
 inline constexpr bool under_tsan = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-inline constexpr bool under_tsan = true;
-#else
-inline constexpr bool under_tsan = false;
-#endif
 #else
 inline constexpr bool under_tsan = false;
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || ASIO_PAL_TEST_HAS_FEATURE(address_sanitizer)
 inline constexpr bool under_asan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-inline constexpr bool under_asan = true;
-#else
-inline constexpr bool under_asan = false;
-#endif
 #else
 inline constexpr bool under_asan = false;
 #endif

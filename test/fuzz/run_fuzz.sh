@@ -34,9 +34,9 @@ echo "building into $work"
 # shellcheck disable=SC2086
 "$cxx" $flags -I"$root/include" "$here/failure_frame_fuzz.cpp" "$root/src/wire.cpp" \
     "$root/src/remote_exception.cpp" "$root/src/error.cpp" -o "$work/failure_fuzzer"
-# shellcheck disable=SC2086
 # handshake.cpp's connecting side can start a TLS tunnel (tls_tunnel.cpp), so it links OpenSSL's
 # libssl too; the harness itself drives the plain handshake.
+# shellcheck disable=SC2086
 "$cxx" $flags -I"$root/include" "$here/handshake_fuzz.cpp" "$root/src/handshake.cpp" \
     "$root/src/tls_tunnel.cpp" -lssl -lcrypto -pthread -o "$work/handshake_fuzzer"
 
