@@ -75,7 +75,8 @@ namespace detail {
 class task_node
 {
 public:
-    task_node* next_ = nullptr;
+    /// The next node in a node_queue or a node_inbox (atomic for the inbox's producers).
+    std::atomic<task_node*> next_{nullptr};
 
     /// Called with the pool's lock held: may the worker run this node? Never blocks.
     virtual bool claim() noexcept = 0;
@@ -115,9 +116,9 @@ public:
 
     void push(task_node* n) noexcept
     {
-        n->next_ = nullptr;
+        n->next_.store(nullptr, std::memory_order_relaxed);
         if (tail_)
-            tail_->next_ = n;
+            tail_->next_.store(n, std::memory_order_relaxed);
         else
             head_ = n;
         tail_ = n;
@@ -128,10 +129,10 @@ public:
         task_node* n = head_;
         if (n)
         {
-            head_ = n->next_;
+            head_ = n->next_.load(std::memory_order_relaxed);
             if (!head_)
                 tail_ = nullptr;
-            n->next_ = nullptr;
+            n->next_.store(nullptr, std::memory_order_relaxed);
         }
         return n;
     }

@@ -13,6 +13,7 @@
 
 #include "asio_pal/detail/elastic.hpp"
 #include "asio_pal/detail/exit_registry.hpp"
+#include "asio_pal/detail/node_inbox.hpp"
 #include "asio_pal/detail/task_state.hpp"
 #include "asio_pal/options.hpp"
 
@@ -105,6 +106,13 @@ private:
 
     using lock_type = std::unique_lock<std::mutex>;
 
+    /// The path of a post or submit without the mutex: only into a pool that has all its
+    /// workers and takes work (anything else may need the lock's decisions first).
+    bool may_push_unlocked() const noexcept;
+    /// Queues `n` without the mutex, then takes it only when a worker must be woken or started,
+    /// or the pool closed meanwhile (settle_after_push).
+    void push_unlocked(task_node* n) noexcept;
+    void settle_after_push() noexcept;
     pool_counts counts_locked() const noexcept;
     /// False when workers_needed(counts_locked()) is surely 0 (a cheap test for every post).
     bool may_need_workers_locked() const noexcept;
@@ -121,8 +129,11 @@ private:
     void stop_searching_locked(worker& w) noexcept;
     void wake_all_locked() noexcept;
     void notify_state_locked() noexcept;
-    /// Takes every queued node out and marks the pool stopping; returns them for dropping.
-    node_queue drain_locked() noexcept;
+    /// Wakes every idle worker and takes every queued node out, also those still linking,
+    /// for dropping. May unlock meanwhile.
+    node_queue drain_locked(lock_type& lock) noexcept;
+    /// Marks the pool closed or broken for the posters that do not take the lock.
+    void refuse_locked() noexcept;
     /// Drops drained nodes (no lock held), then books them as cancelled.
     void drop_drained(node_queue q) noexcept;
     void break_pool(std::exception_ptr e) noexcept;
@@ -138,16 +149,23 @@ private:
     static constexpr std::chrono::microseconds worker_spin{50};
 
     const pool_options options_;
+    /// Pushed to without the mutex (push_unlocked) or with it; popped with it.
+    node_inbox inbox_;
     mutable std::mutex mutex_;
     std::condition_variable state_changed_; // join / shutdown waiters
-    node_queue queue_;
-    std::size_t pending_ = 0;
-    std::size_t alive_ = 0;
-    std::size_t busy_ = 0;
-    std::size_t retiring_ = 0;
+    // The counters that push_unlocked reads or writes without the mutex are atomic; every other
+    // write of them holds the mutex. Each write that may make a poster's look necessary is
+    // sequentially consistent and followed by a look at the inbox (the poster's side: it
+    // pushes, then reads them), so that one of the two always sees the other.
+    std::atomic<std::size_t> pending_{0};
+    std::atomic<std::size_t> alive_{0};
     /// Workers awake and bound to look at the queue before they sleep: woken and not yet back,
     /// or spinning after a task.
-    std::size_t searching_ = 0;
+    std::atomic<std::size_t> searching_{0};
+    std::atomic<std::size_t> idle_count_{0}; ///< idle_.size()
+    std::atomic<bool> refusing_{false};      ///< closed_ || broken_
+    std::size_t busy_ = 0;
+    std::size_t retiring_ = 0;
     std::size_t joiners_ = 0;
     std::size_t state_waiters_ = 0;
     std::size_t thread_serial_ = 0;
@@ -158,8 +176,7 @@ private:
     std::list<worker> zombies_;
     std::list<worker> spare_; // joined records, reused by spawn_locked
     std::vector<worker*> idle_; // LIFO: the most recently idle worker gets work first
-    std::atomic<std::uint64_t> pushes_{0}; // tasks queued so far, read by spinning workers
-    std::atomic<bool> spinning_{false};    // a worker is watching pushes_
+    std::atomic<bool> spinning_{false}; // a worker is watching inbox_.last()
     std::vector<task_id_t> cancelled_;
     std::atomic<std::size_t> work_{0};
     std::atomic<std::size_t> finishing_{0}; // see pool_counts::finishing

@@ -46,12 +46,13 @@ thread_pool_core::~thread_pool_core()
     unregister_at_exit(this);
     // Last, while every member still lives: futures may call in (cancel) until here.
     retire_owner();
+    BOOST_ASSERT(inbox_.empty());
 }
 
 pool_counts thread_pool_core::counts_locked() const noexcept
 {
-    return {pending_,
-            alive_,
+    return {pending_.load(std::memory_order_seq_cst),
+            alive_.load(std::memory_order_relaxed),
             busy_,
             retiring_,
             options_.max_workers,
@@ -63,8 +64,72 @@ bool thread_pool_core::may_need_workers_locked() const noexcept
     // workers_needed() without reading finishing_, a counter every task's worker writes: a post
     // that needs no worker (a full pool, or free workers even not counting the finishing ones)
     // would otherwise take a cache miss inside the lock for it.
-    return alive_ < options_.max_workers &&
-           pending_ > alive_ - std::min(alive_, busy_ + retiring_);
+    const std::size_t alive = alive_.load(std::memory_order_relaxed);
+    return alive < options_.max_workers &&
+           pending_.load(std::memory_order_relaxed) > alive - std::min(alive, busy_ + retiring_);
+}
+
+bool thread_pool_core::may_push_unlocked() const noexcept
+{
+    return !refusing_.load(std::memory_order_relaxed) &&
+           alive_.load(std::memory_order_relaxed) >= options_.max_workers;
+}
+
+void thread_pool_core::push_unlocked(task_node* n) noexcept
+{
+    // Counted before it is queued, so that the worker that takes it never sees the count short.
+    pending_.fetch_add(1, std::memory_order_seq_cst);
+    inbox_.push(n);
+    // After the push (seq_cst loads): a worker that went to sleep, retired or saw the pool
+    // close before the push is seen here; one that did so after it sees the node.
+    if (refusing_.load(std::memory_order_seq_cst) ||
+        alive_.load(std::memory_order_seq_cst) < options_.max_workers ||
+        (searching_.load(std::memory_order_seq_cst) == 0 &&
+         idle_count_.load(std::memory_order_seq_cst) != 0))
+        settle_after_push();
+}
+
+void thread_pool_core::settle_after_push() noexcept
+{
+    lock_type lock(mutex_);
+    if (closed_ || broken_)
+    {
+        // Closed meanwhile: whatever its drain could not reach yet is dropped here, the same way.
+        node_queue q = drain_locked(lock);
+        lock.unlock();
+        drop_drained(std::move(q));
+        return;
+    }
+    std::exception_ptr not_grown;
+    if (std::size_t k = may_need_workers_locked() ? workers_needed(counts_locked()) : 0)
+    {
+        try
+        {
+            spawn_locked(k);
+        }
+        catch (...)
+        {
+            not_grown = std::current_exception();
+            if (alive_.load(std::memory_order_relaxed) == 0)
+            {
+                // Every worker retired while the node went in, and none could start: nobody
+                // would ever run what is queued, so it ends cancelled, with the reason reported.
+                node_queue q = drain_locked(lock);
+                lock.unlock();
+                drop_drained(std::move(q));
+                report_exception(std::move(not_grown));
+                return;
+            }
+        }
+    }
+    worker* w = wake_if_unwatched_locked();
+    if (!zombies_.empty())
+        join_zombies(lock);
+    lock.unlock();
+    if (w)
+        w->wakeup.notify_one();
+    if (not_grown)
+        report_exception(std::move(not_grown));
 }
 
 std::exception_ptr thread_pool_core::closed_error(const char* detail) const
@@ -90,11 +155,18 @@ std::exception_ptr thread_pool_core::unusable_error() const
 
 void thread_pool_core::submit(state_base* s)
 {
+    if (may_push_unlocked())
+    {
+        s->set_owner(this);
+        s->mark_submitted();
+        push_unlocked(s);
+        return;
+    }
     lock_type lock(mutex_);
     throw_if_unusable_locked();
     s->set_owner(this);
     s->mark_submitted();
-    ++pending_;
+    pending_.fetch_add(1, std::memory_order_relaxed);
     std::exception_ptr not_grown;
     if (std::size_t n = may_need_workers_locked() ? workers_needed(counts_locked()) : 0)
     {
@@ -104,19 +176,17 @@ void thread_pool_core::submit(state_base* s)
         }
         catch (...)
         {
-            if (alive_ == 0)
+            if (alive_.load(std::memory_order_relaxed) == 0)
             {
                 // Nobody could ever run it: refuse the task rather than strand it.
-                --pending_;
+                pending_.fetch_sub(1, std::memory_order_relaxed);
                 throw;
             }
             // The live workers run it (the last to leave stays if none could replace it).
             not_grown = std::current_exception();
         }
     }
-    queue_.push(s);
-    // Every writer of pushes_ holds mutex_: a store, not a read-modify-write, per task.
-    pushes_.store(pushes_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    inbox_.push(s);
     worker* w = wake_if_unwatched_locked();
     if (!zombies_.empty())
         join_zombies(lock);
@@ -139,12 +209,17 @@ void thread_pool_core::post(task_node* n) noexcept
 
 std::exception_ptr thread_pool_core::try_post(task_node* n) noexcept
 {
+    if (may_push_unlocked())
+    {
+        push_unlocked(n);
+        return nullptr;
+    }
     lock_type lock(mutex_);
     if (closed_)
         return closed_error("; a posted function was discarded");
     if (broken_)
         return broken_;
-    ++pending_;
+    pending_.fetch_add(1, std::memory_order_relaxed);
     std::exception_ptr not_grown;
     if (std::size_t k = may_need_workers_locked() ? workers_needed(counts_locked()) : 0)
     {
@@ -154,17 +229,16 @@ std::exception_ptr thread_pool_core::try_post(task_node* n) noexcept
         }
         catch (...)
         {
-            if (alive_ == 0)
+            if (alive_.load(std::memory_order_relaxed) == 0)
             {
                 // Nobody could ever run it: give it back rather than strand it.
-                --pending_;
+                pending_.fetch_sub(1, std::memory_order_relaxed);
                 return std::current_exception();
             }
             not_grown = std::current_exception();
         }
     }
-    queue_.push(n);
-    pushes_.store(pushes_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    inbox_.push(n);
     worker* w = wake_if_unwatched_locked();
     if (!zombies_.empty())
         join_zombies(lock);
@@ -179,7 +253,7 @@ std::exception_ptr thread_pool_core::try_post(task_node* n) noexcept
 std::size_t thread_pool_core::count_workers() const
 {
     std::lock_guard<std::mutex> lock(mutex_);
-    return closed_ ? 0 : alive_;
+    return closed_ ? 0 : alive_.load(std::memory_order_relaxed);
 }
 
 std::size_t thread_pool_core::count_busy_workers() const
@@ -193,13 +267,13 @@ std::size_t thread_pool_core::count_free_workers() const
     std::lock_guard<std::mutex> lock(mutex_);
     // Not counts_locked().free(): a worker counts as free for the spawn decision as soon as its
     // task returns, but to the user only once it has published the result and is back.
-    return closed_ ? 0 : alive_ - busy_ - retiring_;
+    return closed_ ? 0 : alive_.load(std::memory_order_relaxed) - busy_ - retiring_;
 }
 
 std::size_t thread_pool_core::count_pending_tasks() const
 {
     std::lock_guard<std::mutex> lock(mutex_);
-    return closed_ ? 0 : pending_;
+    return closed_ ? 0 : pending_.load(std::memory_order_relaxed);
 }
 
 std::size_t thread_pool_core::spawn_workers(std::optional<std::size_t> n)
@@ -227,7 +301,7 @@ void thread_pool_core::spawn_locked(std::size_t n)
         it->searching = false;
         it->tasks_done = 0;
         it->serial = ++thread_serial_;
-        ++alive_;
+        alive_.fetch_add(1, std::memory_order_seq_cst);
         try
         {
             int failing = failing_thread_starts.load(std::memory_order_relaxed);
@@ -244,7 +318,7 @@ void thread_pool_core::spawn_locked(std::size_t n)
         }
         catch (...)
         {
-            --alive_;
+            alive_.fetch_sub(1, std::memory_order_seq_cst);
             spare_.splice(spare_.end(), workers_, it);
             throw;
         }
@@ -257,6 +331,7 @@ thread_pool_core::worker* thread_pool_core::wake_one_locked() noexcept
         return nullptr;
     worker* w = idle_.back();
     idle_.pop_back();
+    idle_count_.fetch_sub(1, std::memory_order_relaxed);
     w->signalled = true;
     start_searching_locked(*w);
     return w;
@@ -266,7 +341,7 @@ thread_pool_core::worker* thread_pool_core::wake_if_unwatched_locked() noexcept
 {
     // Not counting workers whose task has returned (finishing_): one may yet spend long in the
     // future's callbacks.
-    if (queue_.empty() || searching_ != 0)
+    if (searching_.load(std::memory_order_relaxed) != 0 || inbox_.empty())
         return nullptr;
     return wake_one_locked();
 }
@@ -276,7 +351,7 @@ void thread_pool_core::start_searching_locked(worker& w) noexcept
     if (!w.searching)
     {
         w.searching = true;
-        ++searching_;
+        searching_.fetch_add(1, std::memory_order_relaxed);
     }
 }
 
@@ -284,8 +359,9 @@ void thread_pool_core::stop_searching_locked(worker& w) noexcept
 {
     if (w.searching)
     {
+        // Followed by a look at the inbox (wake_if_unwatched_locked, idle_wait).
         w.searching = false;
-        --searching_;
+        searching_.fetch_sub(1, std::memory_order_seq_cst);
     }
 }
 
@@ -298,6 +374,7 @@ void thread_pool_core::wake_all_locked() noexcept
         w->wakeup.notify_one();
     }
     idle_.clear();
+    idle_count_.store(0, std::memory_order_relaxed);
 }
 
 void thread_pool_core::notify_state_locked() noexcept
@@ -315,10 +392,27 @@ void thread_pool_core::work_finished() noexcept
     }
 }
 
-node_queue thread_pool_core::drain_locked() noexcept
+void thread_pool_core::refuse_locked() noexcept
+{
+    // Before any drain: a poster that pushes after the drain's last look sees it, and drains.
+    refusing_.store(true, std::memory_order_seq_cst);
+}
+
+node_queue thread_pool_core::drain_locked(lock_type& lock) noexcept
 {
     wake_all_locked();
-    return queue_.take();
+    node_queue q;
+    for (;;)
+    {
+        while (task_node* n = inbox_.pop())
+            q.push(n);
+        if (inbox_.empty())
+            return q;
+        // A poster is linking its node, between two of its instructions.
+        lock.unlock();
+        std::this_thread::yield();
+        lock.lock();
+    }
 }
 
 void thread_pool_core::drop_drained(node_queue q) noexcept
@@ -352,8 +446,8 @@ void thread_pool_core::drop_drained(node_queue q) noexcept
     }
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        BOOST_ASSERT(pending_ >= dropped);
-        pending_ -= dropped;
+        BOOST_ASSERT(pending_.load(std::memory_order_relaxed) >= dropped);
+        pending_.fetch_sub(dropped, std::memory_order_relaxed);
         try
         {
             cancelled_.insert(cancelled_.end(), ids.begin(), ids.end());
@@ -373,11 +467,12 @@ void thread_pool_core::break_pool(std::exception_ptr e) noexcept
 {
     node_queue q;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        lock_type lock(mutex_);
         if (broken_)
             return;
         broken_ = std::move(e);
-        q = drain_locked();
+        refuse_locked();
+        q = drain_locked(lock);
         notify_state_locked();
     }
     drop_drained(std::move(q));
@@ -393,8 +488,8 @@ bool thread_pool_core::join(deadline_t deadline)
     ++state_waiters_;
     wake_all_locked(); // idle workers see the joiner and exit
     auto idle = [this] {
-        return alive_ == 0 &&
-               (closed_ || (pending_ == 0 && busy_ == 0 &&
+        return alive_.load(std::memory_order_relaxed) == 0 &&
+               (closed_ || (pending_.load(std::memory_order_relaxed) == 0 && busy_ == 0 &&
                             work_.load(std::memory_order_acquire) == 0));
     };
     bool ok = true;
@@ -416,7 +511,8 @@ bool thread_pool_core::shutdown()
     {
         closed_ = true;
         stopping_ = true;
-        node_queue q = drain_locked();
+        refuse_locked();
+        node_queue q = drain_locked(lock);
         lock.unlock();
         drop_drained(std::move(q));
         lock.lock();
@@ -425,7 +521,7 @@ bool thread_pool_core::shutdown()
     if (!running_in_this_thread())
     {
         ++state_waiters_;
-        state_changed_.wait(lock, [this] { return alive_ == 0; });
+        state_changed_.wait(lock, [this] { return alive_.load(std::memory_order_relaxed) == 0; });
         --state_waiters_;
         join_zombies(lock);
     }
@@ -447,13 +543,14 @@ void thread_pool_core::shutdown_for_destruction() noexcept
     {
         closed_ = true;
         stopping_ = true;
-        node_queue q = drain_locked();
+        refuse_locked();
+        node_queue q = drain_locked(lock);
         lock.unlock();
         drop_drained(std::move(q));
         lock.lock();
     }
     ++state_waiters_;
-    state_changed_.wait(lock, [this] { return alive_ == 1; });
+    state_changed_.wait(lock, [this] { return alive_.load(std::memory_order_relaxed) == 1; });
     --state_waiters_;
     join_zombies(lock);
 }
@@ -504,7 +601,7 @@ bool thread_pool_core::is_closed() const
 bool thread_pool_core::is_terminated() const
 {
     std::lock_guard<std::mutex> lock(mutex_);
-    return closed_ && alive_ == 0;
+    return closed_ && alive_.load(std::memory_order_relaxed) == 0;
 }
 
 bool thread_pool_core::is_broken() const
@@ -522,16 +619,16 @@ std::vector<task_id_t> thread_pool_core::cancelled_tasks() const
 void thread_pool_core::on_withdrawn() noexcept
 {
     std::lock_guard<std::mutex> lock(mutex_);
-    BOOST_ASSERT(pending_ > 0);
-    --pending_;
+    BOOST_ASSERT(pending_.load(std::memory_order_relaxed) > 0);
+    pending_.fetch_sub(1, std::memory_order_relaxed);
     notify_state_locked();
 }
 
 void thread_pool_core::on_claimed_inline() noexcept
 {
     std::lock_guard<std::mutex> lock(mutex_);
-    BOOST_ASSERT(pending_ > 0);
-    --pending_;
+    BOOST_ASSERT(pending_.load(std::memory_order_relaxed) > 0);
+    pending_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void thread_pool_core::report_exception(std::exception_ptr e) noexcept
@@ -558,14 +655,23 @@ bool thread_pool_core::idle_wait(lock_type& lock, worker& w)
     const bool has_timeout = options_.idle_timeout.has_value();
     const bool zero = has_timeout && options_.idle_timeout->count() <= 0;
     auto decide = [&](bool timed_out) {
-        return decide_idle(stopping_ || broken_, joiners_ != 0 && pending_ == 0, timed_out,
-                           has_timeout, zero);
+        return decide_idle(stopping_ || broken_,
+                           joiners_ != 0 && pending_.load(std::memory_order_relaxed) == 0,
+                           timed_out, has_timeout, zero);
     };
     if (decide(false) == idle_decision::retire)
         return false;
     stop_searching_locked(w);
     w.signalled = false;
     idle_.push_back(&w);
+    idle_count_.fetch_add(1, std::memory_order_seq_cst);
+    if (!inbox_.empty())
+    {
+        // A poster that pushed without the lock before this worker counted as idle.
+        idle_.pop_back();
+        idle_count_.fetch_sub(1, std::memory_order_relaxed);
+        return true;
+    }
     bool timed_out = false;
     const auto deadline =
         has_timeout ? saturating_deadline(std::chrono::steady_clock::now(), *options_.idle_timeout)
@@ -587,8 +693,11 @@ bool thread_pool_core::idle_wait(lock_type& lock, worker& w)
             w.wakeup.wait(lock);
     }
     if (!w.signalled)
+    {
         idle_.erase(std::find(idle_.begin(), idle_.end(), &w));
-    if (!queue_.empty())
+        idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+    if (!inbox_.empty())
         return true;
     return decide(timed_out) == idle_decision::wait;
 }
@@ -639,7 +748,7 @@ void thread_pool_core::worker_main(worker* w) noexcept
         bool just_ran = false;
         while (initialized && !stopping_ && !broken_)
         {
-            if (task_node* n = queue_.pop())
+            if (task_node* n = inbox_.pop())
             {
                 // The submitter woke at most one worker for its burst: whoever finds work
                 // while others are queued behind it wakes the next (it pays the wake-up, not
@@ -657,7 +766,7 @@ void thread_pool_core::worker_main(worker* w) noexcept
                     lock.lock();
                     continue;
                 }
-                --pending_;
+                pending_.fetch_sub(1, std::memory_order_relaxed);
                 ++busy_;
                 lock.unlock();
                 if (next)
@@ -674,11 +783,19 @@ void thread_pool_core::worker_main(worker* w) noexcept
                 if (returned)
                     finishing_.fetch_sub(1, std::memory_order_relaxed);
                 ++w->tasks_done;
-                if (busy_ == 0 && pending_ == 0)
+                if (busy_ == 0 && pending_.load(std::memory_order_relaxed) == 0)
                     notify_state_locked();
                 if (task_limit_reached(w->tasks_done, options_.max_tasks_per_worker))
                     break;
                 just_ran = awaited;
+                continue;
+            }
+            if (!inbox_.empty())
+            {
+                // A poster is linking its node, between two of its instructions.
+                lock.unlock();
+                std::this_thread::yield();
+                lock.lock();
                 continue;
             }
             if (std::exchange(just_ran, false) && !spinning_.exchange(true))
@@ -689,10 +806,9 @@ void thread_pool_core::worker_main(worker* w) noexcept
                 // sleeping, which would cost the submitter a wake-up, often on the other CPU.
                 // Posts meanwhile wake nobody (this worker is not in idle_): whatever the spin
                 // saw, look at the queue again before sleeping.
-                std::uint64_t seen = pushes_.load(std::memory_order_relaxed);
+                const task_node* seen = inbox_.last();
                 lock.unlock();
-                (void)spin_until([&] { return pushes_.load(std::memory_order_acquire) != seen; },
-                                 worker_spin);
+                (void)spin_until([&] { return inbox_.last() != seen; }, worker_spin);
                 spinning_.store(false, std::memory_order_relaxed);
                 lock.lock();
                 continue;
@@ -731,7 +847,9 @@ void thread_pool_core::worker_main(worker* w) noexcept
         }
         lock.lock();
         --retiring_;
-        --alive_;
+        // Followed by a look at pending_ (counts_locked): a poster that read alive_ before this
+        // pushed a node that is counted there.
+        alive_.fetch_sub(1, std::memory_order_seq_cst);
         std::exception_ptr not_replaced;
         if (!closed_ && !broken_)
         {
@@ -754,7 +872,7 @@ void thread_pool_core::worker_main(worker* w) noexcept
             // No thread for a replacement: this one takes its place, initializer first, rather
             // than leave queued work to workers that may all be leaving too (or none at all).
             // It reports while still counted, so the pool cannot be destroyed under it.
-            ++alive_;
+            alive_.fetch_add(1, std::memory_order_seq_cst);
             w->tasks_done = 0;
             lock.unlock();
             report_exception(std::move(not_replaced));
