@@ -10,6 +10,7 @@
 #ifndef ASIO_PAL_IMPL_THREAD_POOL_HPP
 #define ASIO_PAL_IMPL_THREAD_POOL_HPP
 
+#include "asio_pal/detail/node_memory.hpp"
 #include "asio_pal/detail/task_state.hpp"
 
 #include <condition_variable>
@@ -17,12 +18,15 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <type_traits>
 #include <utility>
 
 namespace asio_pal {
 namespace detail {
 
-/// A fire-and-forget function posted through the executor, allocated with its allocator.
+/// A fire-and-forget function posted through the executor, allocated with its allocator; with
+/// std::allocator, from node_memory when it fits there.
 template <typename F, typename Allocator>
 class posted_function final : public task_node
 {
@@ -33,6 +37,19 @@ public:
     template <typename G>
     static posted_function* create(G&& g, const Allocator& a)
     {
+        if constexpr (recycled)
+        {
+            void* m = node_memory::allocate();
+            try
+            {
+                return ::new (m) posted_function(std::forward<G>(g), a);
+            }
+            catch (...)
+            {
+                node_memory::deallocate(m);
+                throw;
+            }
+        }
         allocator_type alloc(a);
         posted_function* p = std::allocator_traits<allocator_type>::allocate(alloc, 1);
         try
@@ -79,8 +96,19 @@ public:
     void discard(bool) noexcept override { destroy(); }
 
 private:
+    static constexpr bool recycled =
+        std::is_same_v<allocator_type, std::allocator<posted_function>> &&
+        sizeof(posted_function) <= node_memory::block_size &&
+        alignof(posted_function) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+
     void destroy() noexcept
     {
+        if constexpr (recycled)
+        {
+            this->~posted_function();
+            node_memory::deallocate(this);
+            return;
+        }
         allocator_type alloc(allocator_);
         std::allocator_traits<allocator_type>::destroy(alloc, this);
         std::allocator_traits<allocator_type>::deallocate(alloc, this, 1);
