@@ -13,6 +13,7 @@
 #include "asio_pal/detail/task_state.hpp"
 
 #include <atomic>
+#include <cstdint>
 
 namespace asio_pal::detail {
 
@@ -35,10 +36,15 @@ public:
     /// it, for the consumer's "look at the inbox after announcing that I sleep".
     void push(task_node* n) noexcept
     {
-        n->next_.store(nullptr, std::memory_order_relaxed);
-        task_node* prev = tail_.exchange(n, std::memory_order_seq_cst);
-        prev->next_.store(n, std::memory_order_release);
+        // Counted first, so that pushed() never misses a node that a consumer pops. Same cache
+        // line as tail_: a producer pays for one line, not two.
+        pushed_.fetch_add(1, std::memory_order_seq_cst);
+        link(n);
     }
+
+    /// Any thread: nodes pushed so far (the stub's internal pushes not counted).
+    /// Sequentially consistent.
+    std::uint64_t pushed() const noexcept { return pushed_.load(std::memory_order_seq_cst); }
 
     /// Any thread: the last node pushed; it changes with every push (also the consumer's
     /// internal ones), so a thread can watch it for new work without taking a lock.
@@ -70,7 +76,7 @@ public:
             // the stub behind it so that it can be taken without leaving the queue headless.
             if (head != tail_.load(std::memory_order_acquire))
                 return nullptr;
-            push(&stub_);
+            link(&stub_);
             next = head->next_.load(std::memory_order_acquire);
             if (!next)
                 return nullptr; // a producer's exchange came between: it is linking
@@ -81,6 +87,13 @@ public:
     }
 
 private:
+    void link(task_node* n) noexcept
+    {
+        n->next_.store(nullptr, std::memory_order_relaxed);
+        task_node* prev = tail_.exchange(n, std::memory_order_seq_cst);
+        prev->next_.store(n, std::memory_order_release);
+    }
+
     /// Keeps the queue non-empty internally; never returned by pop().
     struct stub_node final : task_node
     {
@@ -95,6 +108,7 @@ private:
     stub_node stub_;
     task_node* head_ = &stub_;
     alignas(64) std::atomic<task_node*> tail_{&stub_};
+    std::atomic<std::uint64_t> pushed_{0};
 };
 
 } // namespace asio_pal::detail

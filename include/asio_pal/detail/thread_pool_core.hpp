@@ -113,9 +113,13 @@ private:
     /// or the pool closed meanwhile (settle_after_push).
     void push_unlocked(task_node* n) noexcept;
     void settle_after_push() noexcept;
-    pool_counts counts_locked() const noexcept;
-    /// False when workers_needed(counts_locked()) is surely 0 (a cheap test for every post).
-    bool may_need_workers_locked() const noexcept;
+    /// Queued and not yet claimed (nor withdrawn, nor run inline by a waiter).
+    std::size_t pending_locked() const noexcept;
+    /// `extra`: a node about to be queued, counted as pending.
+    pool_counts counts_locked(std::size_t extra = 0) const noexcept;
+    /// False when workers_needed(counts_locked(extra)) is surely 0 (a cheap test for every
+    /// post).
+    bool may_need_workers_locked(std::size_t extra = 0) const noexcept;
     void throw_if_unusable_locked() const;
     void spawn_locked(std::size_t n);
     /// Picks the idle worker to wake; the caller notifies it after unlocking (so the worker
@@ -153,17 +157,21 @@ private:
     node_inbox inbox_;
     mutable std::mutex mutex_;
     std::condition_variable state_changed_; // join / shutdown waiters
-    // The counters that push_unlocked reads or writes without the mutex are atomic; every other
-    // write of them holds the mutex. Each write that may make a poster's look necessary is
+    // The counters that push_unlocked reads without the mutex are atomic; every write of them
+    // holds the mutex. Each write that may make a poster's look necessary is
     // sequentially consistent and followed by a look at the inbox (the poster's side: it
     // pushes, then reads them), so that one of the two always sees the other.
-    std::atomic<std::size_t> pending_{0};
-    std::atomic<std::size_t> alive_{0};
+    // On a cache line of their own, away from the mutex that workers take per task: what every
+    // post reads and few writes.
+    alignas(64) std::atomic<std::size_t> alive_{0};
     /// Workers awake and bound to look at the queue before they sleep: woken and not yet back,
     /// or spinning after a task.
     std::atomic<std::size_t> searching_{0};
     std::atomic<std::size_t> idle_count_{0}; ///< idle_.size()
     std::atomic<bool> refusing_{false};      ///< closed_ || broken_
+    /// Nodes pushed that no longer count as pending: claimed by a worker, withdrawn, run inline
+    /// or dropped. pending = inbox_.pushed() - unqueued_.
+    alignas(64) std::uint64_t unqueued_ = 0;
     std::size_t busy_ = 0;
     std::size_t retiring_ = 0;
     std::size_t joiners_ = 0;

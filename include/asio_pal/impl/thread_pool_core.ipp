@@ -49,9 +49,14 @@ thread_pool_core::~thread_pool_core()
     BOOST_ASSERT(inbox_.empty());
 }
 
-pool_counts thread_pool_core::counts_locked() const noexcept
+std::size_t thread_pool_core::pending_locked() const noexcept
 {
-    return {pending_.load(std::memory_order_seq_cst),
+    return static_cast<std::size_t>(inbox_.pushed() - unqueued_);
+}
+
+pool_counts thread_pool_core::counts_locked(std::size_t extra) const noexcept
+{
+    return {pending_locked() + extra,
             alive_.load(std::memory_order_relaxed),
             busy_,
             retiring_,
@@ -59,14 +64,14 @@ pool_counts thread_pool_core::counts_locked() const noexcept
             finishing_.load(std::memory_order_acquire)};
 }
 
-bool thread_pool_core::may_need_workers_locked() const noexcept
+bool thread_pool_core::may_need_workers_locked(std::size_t extra) const noexcept
 {
     // workers_needed() without reading finishing_, a counter every task's worker writes: a post
     // that needs no worker (a full pool, or free workers even not counting the finishing ones)
     // would otherwise take a cache miss inside the lock for it.
     const std::size_t alive = alive_.load(std::memory_order_relaxed);
     return alive < options_.max_workers &&
-           pending_.load(std::memory_order_relaxed) > alive - std::min(alive, busy_ + retiring_);
+           pending_locked() + extra > alive - std::min(alive, busy_ + retiring_);
 }
 
 bool thread_pool_core::may_push_unlocked() const noexcept
@@ -77,9 +82,7 @@ bool thread_pool_core::may_push_unlocked() const noexcept
 
 void thread_pool_core::push_unlocked(task_node* n) noexcept
 {
-    // Counted before it is queued, so that the worker that takes it never sees the count short.
-    pending_.fetch_add(1, std::memory_order_seq_cst);
-    inbox_.push(n);
+    inbox_.push(n); // counts it as pending, then queues it
     // After the push (seq_cst loads): a worker that went to sleep, retired or saw the pool
     // close before the push is seen here; one that did so after it sees the node.
     if (refusing_.load(std::memory_order_seq_cst) ||
@@ -166,9 +169,8 @@ void thread_pool_core::submit(state_base* s)
     throw_if_unusable_locked();
     s->set_owner(this);
     s->mark_submitted();
-    pending_.fetch_add(1, std::memory_order_relaxed);
     std::exception_ptr not_grown;
-    if (std::size_t n = may_need_workers_locked() ? workers_needed(counts_locked()) : 0)
+    if (std::size_t n = may_need_workers_locked(1) ? workers_needed(counts_locked(1)) : 0)
     {
         try
         {
@@ -179,7 +181,6 @@ void thread_pool_core::submit(state_base* s)
             if (alive_.load(std::memory_order_relaxed) == 0)
             {
                 // Nobody could ever run it: refuse the task rather than strand it.
-                pending_.fetch_sub(1, std::memory_order_relaxed);
                 throw;
             }
             // The live workers run it (the last to leave stays if none could replace it).
@@ -219,9 +220,8 @@ std::exception_ptr thread_pool_core::try_post(task_node* n) noexcept
         return closed_error("; a posted function was discarded");
     if (broken_)
         return broken_;
-    pending_.fetch_add(1, std::memory_order_relaxed);
     std::exception_ptr not_grown;
-    if (std::size_t k = may_need_workers_locked() ? workers_needed(counts_locked()) : 0)
+    if (std::size_t k = may_need_workers_locked(1) ? workers_needed(counts_locked(1)) : 0)
     {
         try
         {
@@ -232,7 +232,6 @@ std::exception_ptr thread_pool_core::try_post(task_node* n) noexcept
             if (alive_.load(std::memory_order_relaxed) == 0)
             {
                 // Nobody could ever run it: give it back rather than strand it.
-                pending_.fetch_sub(1, std::memory_order_relaxed);
                 return std::current_exception();
             }
             not_grown = std::current_exception();
@@ -273,7 +272,7 @@ std::size_t thread_pool_core::count_free_workers() const
 std::size_t thread_pool_core::count_pending_tasks() const
 {
     std::lock_guard<std::mutex> lock(mutex_);
-    return closed_ ? 0 : pending_.load(std::memory_order_relaxed);
+    return closed_ ? 0 : pending_locked();
 }
 
 std::size_t thread_pool_core::spawn_workers(std::optional<std::size_t> n)
@@ -446,8 +445,8 @@ void thread_pool_core::drop_drained(node_queue q) noexcept
     }
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        BOOST_ASSERT(pending_.load(std::memory_order_relaxed) >= dropped);
-        pending_.fetch_sub(dropped, std::memory_order_relaxed);
+        BOOST_ASSERT(pending_locked() >= dropped);
+        unqueued_ += dropped;
         try
         {
             cancelled_.insert(cancelled_.end(), ids.begin(), ids.end());
@@ -489,7 +488,7 @@ bool thread_pool_core::join(deadline_t deadline)
     wake_all_locked(); // idle workers see the joiner and exit
     auto idle = [this] {
         return alive_.load(std::memory_order_relaxed) == 0 &&
-               (closed_ || (pending_.load(std::memory_order_relaxed) == 0 && busy_ == 0 &&
+               (closed_ || (pending_locked() == 0 && busy_ == 0 &&
                             work_.load(std::memory_order_acquire) == 0));
     };
     bool ok = true;
@@ -619,16 +618,16 @@ std::vector<task_id_t> thread_pool_core::cancelled_tasks() const
 void thread_pool_core::on_withdrawn() noexcept
 {
     std::lock_guard<std::mutex> lock(mutex_);
-    BOOST_ASSERT(pending_.load(std::memory_order_relaxed) > 0);
-    pending_.fetch_sub(1, std::memory_order_relaxed);
+    BOOST_ASSERT(pending_locked() > 0);
+    ++unqueued_;
     notify_state_locked();
 }
 
 void thread_pool_core::on_claimed_inline() noexcept
 {
     std::lock_guard<std::mutex> lock(mutex_);
-    BOOST_ASSERT(pending_.load(std::memory_order_relaxed) > 0);
-    pending_.fetch_sub(1, std::memory_order_relaxed);
+    BOOST_ASSERT(pending_locked() > 0);
+    ++unqueued_;
 }
 
 void thread_pool_core::report_exception(std::exception_ptr e) noexcept
@@ -656,7 +655,7 @@ bool thread_pool_core::idle_wait(lock_type& lock, worker& w)
     const bool zero = has_timeout && options_.idle_timeout->count() <= 0;
     auto decide = [&](bool timed_out) {
         return decide_idle(stopping_ || broken_,
-                           joiners_ != 0 && pending_.load(std::memory_order_relaxed) == 0,
+                           joiners_ != 0 && pending_locked() == 0,
                            timed_out, has_timeout, zero);
     };
     if (decide(false) == idle_decision::retire)
@@ -766,7 +765,7 @@ void thread_pool_core::worker_main(worker* w) noexcept
                     lock.lock();
                     continue;
                 }
-                pending_.fetch_sub(1, std::memory_order_relaxed);
+                ++unqueued_;
                 ++busy_;
                 lock.unlock();
                 if (next)
@@ -783,7 +782,8 @@ void thread_pool_core::worker_main(worker* w) noexcept
                 if (returned)
                     finishing_.fetch_sub(1, std::memory_order_relaxed);
                 ++w->tasks_done;
-                if (busy_ == 0 && pending_.load(std::memory_order_relaxed) == 0)
+                // Not reading the producers' line (pending_locked) per task, only for a waiter.
+                if (state_waiters_ != 0 && busy_ == 0 && pending_locked() == 0)
                     notify_state_locked();
                 if (task_limit_reached(w->tasks_done, options_.max_tasks_per_worker))
                     break;
@@ -847,8 +847,8 @@ void thread_pool_core::worker_main(worker* w) noexcept
         }
         lock.lock();
         --retiring_;
-        // Followed by a look at pending_ (counts_locked): a poster that read alive_ before this
-        // pushed a node that is counted there.
+        // Followed by a look at the pending count (counts_locked): a poster that read alive_
+        // before this pushed a node that is counted there.
         alive_.fetch_sub(1, std::memory_order_seq_cst);
         std::exception_ptr not_replaced;
         if (!closed_ && !broken_)
