@@ -1005,9 +1005,18 @@ BOOST_AUTO_TEST_CASE(a_lazy_map_over_a_user_defined_infinite_range)
         if (got.size() == 10)
             break;
     }
+    // In completion order: a chunk that a preempted worker holds may be overtaken by the ones
+    // after it, but only within the window of chunks in flight (3 chunks of 2 items).
     std::sort(got.begin(), got.end());
-    BOOST_TEST(got == (std::vector<long>{1, 2, 9, 28, 65, 126, 217, 344, 513, 730}),
-               boost::test_tools::per_element());
+    BOOST_TEST((std::adjacent_find(got.begin(), got.end()) == got.end()), "a result came twice");
+    for (long v : got)
+    {
+        long i = 0;
+        while (i * i * i + 1 < v)
+            ++i;
+        BOOST_TEST(i * i * i + 1 == v, v << " is no cube + 1");
+        BOOST_TEST(i < 10 + 3 * 2, "item " << i << " is beyond the map's window");
+    }
 
     auto tuples = generated([](long i) { return std::tuple<long, long>{i, 2 * i}; });
     std::vector<long> sums;
