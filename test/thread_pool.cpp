@@ -1320,7 +1320,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(wakeups)
 
 template <typename Start>
-void run_rounds_that_need_every_worker(std::size_t workers, Start start)
+void run_rounds_that_need_every_worker(std::size_t workers, Start start, int rounds = 20)
 {
     // Shared with the tasks, which may outlive a failed round.
     struct round_state
@@ -1329,7 +1329,7 @@ void run_rounds_that_need_every_worker(std::size_t workers, Start start)
         std::atomic<std::size_t> finished{0};
         std::atomic<bool> timed_out{false};
     };
-    for (int round = 0; round < 20; ++round)
+    for (int round = 0; round < rounds; ++round)
     {
         auto r = std::make_shared<round_state>();
         for (std::size_t i = 0; i < workers; ++i)
@@ -1361,6 +1361,22 @@ BOOST_AUTO_TEST_CASE(a_burst_of_posts_reaches_every_idle_worker)
     run_rounds_that_need_every_worker(
         workers, [&](auto f) { boost::asio::post(pool.get_executor(), std::move(f)); });
     BOOST_TEST(pool.count_workers() == workers);
+}
+
+BOOST_AUTO_TEST_CASE(a_burst_after_a_submitted_task_grows_the_pool_again)
+{
+    // With idle_timeout 0 the pool shrinks after each round, so every round starts from at
+    // most the one worker that ran the submitted task (and may still watch the queue for the
+    // next): the posts must grow the pool to every worker again, whether they take the pool's
+    // lock or push without it.
+    constexpr std::size_t workers = 4;
+    pal::thread_pool pool(pal::pool_options{.max_workers = workers, .idle_timeout = 0ns});
+    for (int i = 0; i < 20; ++i)
+    {
+        BOOST_REQUIRE(done_in_time(pool.submit([] {})));
+        run_rounds_that_need_every_worker(
+            workers, [&](auto f) { boost::asio::post(pool.get_executor(), std::move(f)); }, 1);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(a_burst_of_submits_reaches_every_idle_worker)
