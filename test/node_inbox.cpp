@@ -38,6 +38,15 @@ test_node* pop(d::node_inbox& q)
     return static_cast<test_node*>(q.pop());
 }
 
+/// `n` nodes numbered 0, 1, 2... in `seq`.
+std::vector<test_node> numbered(int n)
+{
+    std::vector<test_node> nodes(n);
+    for (int i = 0; i < n; ++i)
+        nodes[i].seq = i;
+    return nodes;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(a_new_inbox_is_empty)
@@ -51,11 +60,10 @@ BOOST_AUTO_TEST_CASE(a_new_inbox_is_empty)
 BOOST_AUTO_TEST_CASE(pops_in_push_order_then_is_empty)
 {
     d::node_inbox q;
-    std::vector<test_node> nodes(5);
-    for (int i = 0; i < 5; ++i)
+    std::vector<test_node> nodes = numbered(5);
+    for (test_node& n : nodes)
     {
-        nodes[i].seq = i;
-        q.push(&nodes[i]);
+        q.push(&n);
         BOOST_TEST(!q.empty());
     }
     for (int i = 0; i < 5; ++i)
@@ -74,9 +82,7 @@ BOOST_AUTO_TEST_CASE(a_single_node_comes_out_and_the_inbox_can_be_refilled)
     // The last node is taken by putting the stub behind it: over and over, and with pushes
     // between pops, the order holds and the inbox ends empty.
     d::node_inbox q;
-    std::vector<test_node> nodes(100);
-    for (int i = 0; i < 100; ++i)
-        nodes[i].seq = i;
+    std::vector<test_node> nodes = numbered(100);
     int pushed = 0;
     int popped = 0;
     for (int round = 0; round < 30; ++round)
