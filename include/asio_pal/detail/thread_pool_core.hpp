@@ -161,17 +161,23 @@ private:
     // holds the mutex. Each write that may make a poster's look necessary is
     // sequentially consistent and followed by a look at the inbox (the poster's side: it
     // pushes, then reads them), so that one of the two always sees the other.
-    // On a cache line of their own, away from the mutex that workers take per task: what every
-    // post reads and few writes.
+    // Away from the mutex that workers take per task, on two cache lines: what every post
+    // reads and almost nothing writes, then what a post into a full pool reads after pushing
+    // and workers write as they search and sleep.
     alignas(64) std::atomic<std::size_t> alive_{0};
+    std::atomic<bool> refusing_{false}; ///< closed_ || broken_
     /// Workers awake and bound to look at the queue before they sleep: woken and not yet back,
     /// or spinning after a task.
-    std::atomic<std::size_t> searching_{0};
+    alignas(64) std::atomic<std::size_t> searching_{0};
     std::atomic<std::size_t> idle_count_{0}; ///< idle_.size()
-    std::atomic<bool> refusing_{false};      ///< closed_ || broken_
     /// Nodes pushed that no longer count as pending: claimed by a worker, withdrawn, run inline
     /// or dropped. pending = inbox_.pushed() - unqueued_.
     alignas(64) std::uint64_t unqueued_ = 0;
+    /// alive_ and searching_ as the lock's holders read them, on their own cache line: a
+    /// serial hand-off through a pool below max_workers reads neither atomic, whose line then
+    /// stays with the worker that writes searching_.
+    std::size_t alive_count_ = 0;
+    std::size_t searching_count_ = 0;
     std::size_t busy_ = 0;
     std::size_t retiring_ = 0;
     std::size_t joiners_ = 0;

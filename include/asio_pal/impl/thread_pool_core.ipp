@@ -57,7 +57,7 @@ std::size_t thread_pool_core::pending_locked() const noexcept
 pool_counts thread_pool_core::counts_locked(std::size_t extra) const noexcept
 {
     return {pending_locked() + extra,
-            alive_.load(std::memory_order_relaxed),
+            alive_count_,
             busy_,
             retiring_,
             options_.max_workers,
@@ -69,7 +69,7 @@ bool thread_pool_core::may_need_workers_locked(std::size_t extra) const noexcept
     // workers_needed() without reading finishing_, a counter every task's worker writes: a post
     // that needs no worker (a full pool, or free workers even not counting the finishing ones)
     // would otherwise take a cache miss inside the lock for it.
-    const std::size_t alive = alive_.load(std::memory_order_relaxed);
+    const std::size_t alive = alive_count_;
     return alive < options_.max_workers &&
            pending_locked() + extra > alive - std::min(alive, busy_ + retiring_);
 }
@@ -113,7 +113,7 @@ void thread_pool_core::settle_after_push() noexcept
         catch (...)
         {
             not_grown = std::current_exception();
-            if (alive_.load(std::memory_order_relaxed) == 0)
+            if (alive_count_ == 0)
             {
                 // Every worker retired while the node went in, and none could start: nobody
                 // would ever run what is queued, so it ends cancelled, with the reason reported.
@@ -178,7 +178,7 @@ void thread_pool_core::submit(state_base* s)
         }
         catch (...)
         {
-            if (alive_.load(std::memory_order_relaxed) == 0)
+            if (alive_count_ == 0)
             {
                 // Nobody could ever run it: refuse the task rather than strand it.
                 throw;
@@ -229,7 +229,7 @@ std::exception_ptr thread_pool_core::try_post(task_node* n) noexcept
         }
         catch (...)
         {
-            if (alive_.load(std::memory_order_relaxed) == 0)
+            if (alive_count_ == 0)
             {
                 // Nobody could ever run it: give it back rather than strand it.
                 return std::current_exception();
@@ -252,7 +252,7 @@ std::exception_ptr thread_pool_core::try_post(task_node* n) noexcept
 std::size_t thread_pool_core::count_workers() const
 {
     std::lock_guard<std::mutex> lock(mutex_);
-    return closed_ ? 0 : alive_.load(std::memory_order_relaxed);
+    return closed_ ? 0 : alive_count_;
 }
 
 std::size_t thread_pool_core::count_busy_workers() const
@@ -266,7 +266,7 @@ std::size_t thread_pool_core::count_free_workers() const
     std::lock_guard<std::mutex> lock(mutex_);
     // Not counts_locked().free(): a worker counts as free for the spawn decision as soon as its
     // task returns, but to the user only once it has published the result and is back.
-    return closed_ ? 0 : alive_.load(std::memory_order_relaxed) - busy_ - retiring_;
+    return closed_ ? 0 : alive_count_ - busy_ - retiring_;
 }
 
 std::size_t thread_pool_core::count_pending_tasks() const
@@ -300,6 +300,7 @@ void thread_pool_core::spawn_locked(std::size_t n)
         it->searching = false;
         it->tasks_done = 0;
         it->serial = ++thread_serial_;
+        ++alive_count_;
         alive_.fetch_add(1, std::memory_order_seq_cst);
         try
         {
@@ -317,6 +318,7 @@ void thread_pool_core::spawn_locked(std::size_t n)
         }
         catch (...)
         {
+            --alive_count_;
             alive_.fetch_sub(1, std::memory_order_seq_cst);
             spare_.splice(spare_.end(), workers_, it);
             throw;
@@ -340,7 +342,7 @@ thread_pool_core::worker* thread_pool_core::wake_if_unwatched_locked() noexcept
 {
     // Not counting workers whose task has returned (finishing_): one may yet spend long in the
     // future's callbacks.
-    if (searching_.load(std::memory_order_relaxed) != 0 || inbox_.empty())
+    if (searching_count_ != 0 || inbox_.empty())
         return nullptr;
     return wake_one_locked();
 }
@@ -350,6 +352,7 @@ void thread_pool_core::start_searching_locked(worker& w) noexcept
     if (!w.searching)
     {
         w.searching = true;
+        ++searching_count_;
         searching_.fetch_add(1, std::memory_order_relaxed);
     }
 }
@@ -360,6 +363,7 @@ void thread_pool_core::stop_searching_locked(worker& w) noexcept
     {
         // Followed by a look at the inbox (wake_if_unwatched_locked, idle_wait).
         w.searching = false;
+        --searching_count_;
         searching_.fetch_sub(1, std::memory_order_seq_cst);
     }
 }
@@ -487,7 +491,7 @@ bool thread_pool_core::join(deadline_t deadline)
     ++state_waiters_;
     wake_all_locked(); // idle workers see the joiner and exit
     auto idle = [this] {
-        return alive_.load(std::memory_order_relaxed) == 0 &&
+        return alive_count_ == 0 &&
                (closed_ || (pending_locked() == 0 && busy_ == 0 &&
                             work_.load(std::memory_order_acquire) == 0));
     };
@@ -520,7 +524,7 @@ bool thread_pool_core::shutdown()
     if (!running_in_this_thread())
     {
         ++state_waiters_;
-        state_changed_.wait(lock, [this] { return alive_.load(std::memory_order_relaxed) == 0; });
+        state_changed_.wait(lock, [this] { return alive_count_ == 0; });
         --state_waiters_;
         join_zombies(lock);
     }
@@ -549,7 +553,7 @@ void thread_pool_core::shutdown_for_destruction() noexcept
         lock.lock();
     }
     ++state_waiters_;
-    state_changed_.wait(lock, [this] { return alive_.load(std::memory_order_relaxed) == 1; });
+    state_changed_.wait(lock, [this] { return alive_count_ == 1; });
     --state_waiters_;
     join_zombies(lock);
 }
@@ -600,7 +604,7 @@ bool thread_pool_core::is_closed() const
 bool thread_pool_core::is_terminated() const
 {
     std::lock_guard<std::mutex> lock(mutex_);
-    return closed_ && alive_.load(std::memory_order_relaxed) == 0;
+    return closed_ && alive_count_ == 0;
 }
 
 bool thread_pool_core::is_broken() const
@@ -849,6 +853,7 @@ void thread_pool_core::worker_main(worker* w) noexcept
         --retiring_;
         // Followed by a look at the pending count (counts_locked): a poster that read alive_
         // before this pushed a node that is counted there.
+        --alive_count_;
         alive_.fetch_sub(1, std::memory_order_seq_cst);
         std::exception_ptr not_replaced;
         if (!closed_ && !broken_)
@@ -872,6 +877,7 @@ void thread_pool_core::worker_main(worker* w) noexcept
             // No thread for a replacement: this one takes its place, initializer first, rather
             // than leave queued work to workers that may all be leaving too (or none at all).
             // It reports while still counted, so the pool cannot be destroyed under it.
+            ++alive_count_;
             alive_.fetch_add(1, std::memory_order_seq_cst);
             w->tasks_done = 0;
             lock.unlock();
